@@ -1,0 +1,36 @@
+# Two commands: `make demo` (a default scan on the embedded local Ray, then a report)
+# and `make test` (the CI test suite). Each creates .venv and installs what it needs.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+OUT     ?= results/demo
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: demo test test-all bench venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: an open-ended requirement would pull a multi-GB CUDA build.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/relu-landscape scan --preset demo --out $(OUT) --resume
+	$(BIN)/relu-landscape report $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
+
+bench: $(STAMP)
+	$(BIN)/relu-landscape bench
+
+clean:
+	rm -rf results .pytest_cache

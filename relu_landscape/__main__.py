@@ -1,0 +1,3 @@
+from relu_landscape.cli import console
+
+console()

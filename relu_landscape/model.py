@@ -1,0 +1,213 @@
+"""The tree committee machine of science.md §1, batched over B independent instances.
+
+Shapes: B instances, P patterns, K hidden units, n inputs per unit, N = K n.
+
+Conventions that bite:
+- preactivation lambda_l = W_l . xi_l / sqrt(n); hidden unit l sees inputs l*n .. l*n+n-1;
+- output field Delta = (1/sqrt(K)) sum_l c_l g(lambda_l), prediction sign(Delta);
+- sign units: g = sign (g(0) = 0), c_l = +1, K odd; ReLU units: g = max(0, .), K even,
+  c_l = +1 for the first K/2 units and -1 for the rest (fixed, not learned);
+- a tie, Delta = 0, is an error;
+- continuous weights live on per-unit spheres |W_l|^2 = n.
+
+Internally the unnormalised sums h_l = W_l . xi_l are used: both g are positively
+homogeneous, so sign(Delta) is the sign of sum_l c_l g(h_l). With +-1 weights and
+inputs every h_l is an integer held exactly in float32 (|h| <= n < 2^24), so errors and
+ties are computed exactly. Nothing here draws random numbers or mutates its inputs,
+except ``apply_flip`` which says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from relu_landscape.instances import Batch
+
+
+def readout(activation: str, K: int, *, device=None, dtype=torch.float32) -> Tensor:
+    """Readout c [K]: all +1 (sign), or +1 on the first K/2 units and -1 after (relu)."""
+    c = torch.ones(K, device=device, dtype=dtype)
+    if activation == "relu":
+        c[K // 2 :] = -1
+    return c
+
+
+def hidden(h: Tensor, activation: str) -> Tensor:
+    """g applied elementwise: sign (with g(0) = 0) or max(0, .)."""
+    return torch.sign(h) if activation == "sign" else torch.clamp(h, min=0)
+
+
+def field_scale(activation: str, n: int, K: int) -> float:
+    """Factor turning sum_l c_l g(h_l) into Delta: 1/sqrt(K) (sign), 1/sqrt(nK) (relu)."""
+    return 1 / math.sqrt(K) if activation == "sign" else 1 / math.sqrt(n * K)
+
+
+def _as_float(x: Tensor, like: Tensor) -> Tensor:
+    dtype = like.dtype if like.is_floating_point() else torch.float32
+    return x.to(dtype)
+
+
+def dot(w: Tensor, xi: Tensor) -> Tensor:
+    """Unnormalised preactivations h = W_l . xi_l, [B, P, K].
+
+    w: [B, K, n] (float, or int8 +-1); xi: [B, P, N] int8 +-1 or float.
+    """
+    B, K, n = w.shape
+    x = _as_float(xi, w).reshape(xi.shape[0], xi.shape[1], K, n)
+    return torch.einsum("bpkn,bkn->bpk", x, _as_float(w, w))
+
+
+def preact(w: Tensor, xi: Tensor) -> Tensor:
+    """Preactivations lambda = W_l . xi_l / sqrt(n), [B, P, K]."""
+    return dot(w, xi) / math.sqrt(w.shape[-1])
+
+
+def output_sum(h: Tensor, activation: str) -> Tensor:
+    """sum_l c_l g(h_l) over the last axis of h [..., K]; sign(Delta) equals its sign."""
+    c = readout(activation, h.shape[-1], device=h.device, dtype=h.dtype)
+    return hidden(h, activation) @ c
+
+
+def field(w: Tensor, xi: Tensor, activation: str) -> Tensor:
+    """Output field Delta [B, P] (science.md §1)."""
+    B, K, n = w.shape
+    return output_sum(dot(w, xi), activation) * field_scale(activation, n, K)
+
+
+def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str) -> Tensor:
+    """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is correct iff > 0."""
+    return field(w, xi, activation) * _as_float(y, w)
+
+
+def errors(w: Tensor, xi: Tensor, y: Tensor, activation: str, mask: Tensor | None = None) -> Tensor:
+    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties count).
+
+    mask: bool [B, P], True for patterns that belong to the instance (padding is False).
+    """
+    wrong = stability(w, xi, y, activation) <= 0
+    if mask is not None:
+        wrong &= mask
+    return wrong.sum(-1)
+
+
+def project_sphere(w: Tensor) -> Tensor:
+    """Rescale every hidden unit onto its sphere |W_l|^2 = n. w: [B, K, n] float."""
+    n = w.shape[-1]
+    return w * (math.sqrt(n) / w.norm(dim=-1, keepdim=True))
+
+
+@dataclass
+class TorchBatch:
+    """A ``instances.Batch`` on a torch device. xi int8 (binary inputs) or float32."""
+
+    xi: Tensor
+    y: Tensor
+    mask: Tensor
+    w0: Tensor
+
+    @property
+    def K(self) -> int:
+        return self.w0.shape[1]
+
+    @property
+    def n(self) -> int:
+        return self.w0.shape[2]
+
+
+def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
+    """Move a generated batch to ``device``; binary weights become float32 +-1."""
+    w0 = torch.from_numpy(np.ascontiguousarray(batch.w0)).to(device, torch.float32)
+    return TorchBatch(
+        xi=torch.from_numpy(batch.xi).to(device),
+        y=torch.from_numpy(batch.y).to(device),
+        mask=torch.from_numpy(batch.mask).to(device),
+        w0=w0,
+    )
+
+
+# ----------------------------------------------------------- incremental flip cache
+
+
+@dataclass
+class FlipCache:
+    """State for single-weight flips of binary weights (SA, walks, local entropy, enumeration).
+
+    w: float32 +-1 [B, K, n] (owned: mutated by ``apply_flip``); xi_t: [B, N, P] (the
+    patterns transposed so a weight's column is contiguous); y: float [B, P];
+    mask: bool [B, P]; h: unnormalised preactivations [B, P, K]; out: sum_l c_l g(h_l)
+    [B, P]; wrong: training errors [B].
+    """
+
+    activation: str
+    w: Tensor
+    xi_t: Tensor
+    y: Tensor
+    mask: Tensor
+    h: Tensor
+    out: Tensor
+    wrong: Tensor
+
+
+@dataclass
+class FlipProposal:
+    """What flipping weight (unit[b], index[b]) of every instance b would give.
+
+    h_unit: new h of that unit [B, P]; out: new output sums [B, P]; wrong: new errors [B].
+    """
+
+    unit: Tensor
+    index: Tensor
+    h_unit: Tensor
+    out: Tensor
+    wrong: Tensor
+
+
+def flip_cache(w: Tensor, xi: Tensor, y: Tensor, activation: str,
+               mask: Tensor | None = None) -> FlipCache:
+    """Build the cache from scratch (one full forward pass). w is cloned, not aliased."""
+    w = w.to(torch.float32).clone()
+    h = dot(w, xi)
+    out = output_sum(h, activation)
+    yf = y.to(h.dtype)
+    mask = torch.ones_like(yf, dtype=torch.bool) if mask is None else mask
+    wrong = ((yf * out <= 0) & mask).sum(-1)
+    return FlipCache(activation, w, xi.transpose(1, 2).contiguous(), yf, mask, h, out, wrong)
+
+
+def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
+    """Effect of flipping W[b, unit[b], index[b]] in every instance; O(P) work, pure.
+
+    A flip changes unit l's h of every pattern by -2 W_li xi_i (science.md §3).
+    unit, index: int64 [B].
+    """
+    B, K, n = cache.w.shape
+    rows = torch.arange(B, device=cache.w.device)
+    x = cache.xi_t[rows, unit * n + index].to(cache.h.dtype)
+    w_li = cache.w[rows, unit, index]
+    h_old = cache.h[rows, :, unit]
+    h_new = h_old - 2 * w_li[:, None] * x
+    c = readout(cache.activation, K, device=x.device, dtype=x.dtype)[unit]
+    g_old, g_new = hidden(h_old, cache.activation), hidden(h_new, cache.activation)
+    out = cache.out + c[:, None] * (g_new - g_old)
+    wrong = ((cache.y * out <= 0) & cache.mask).sum(-1)
+    return FlipProposal(unit, index, h_new, out, wrong)
+
+
+def apply_flip(cache: FlipCache, prop: FlipProposal, accept: Tensor) -> None:
+    """Apply the proposed flips where ``accept`` (bool [B]) holds. Mutates ``cache``.
+
+    Written with ``where`` rather than boolean indexing so that it never synchronises
+    a GPU stream.
+    """
+    rows = torch.arange(cache.w.shape[0], device=cache.w.device)
+    u, i = prop.unit, prop.index
+    w_li = cache.w[rows, u, i]
+    cache.w[rows, u, i] = torch.where(accept, -w_li, w_li)
+    cache.h[rows, :, u] = torch.where(accept[:, None], prop.h_unit, cache.h[rows, :, u])
+    cache.out = torch.where(accept[:, None], prop.out, cache.out)
+    cache.wrong = torch.where(accept, prop.wrong, cache.wrong)

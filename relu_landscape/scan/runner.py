@@ -1,0 +1,83 @@
+"""Run one shard: instances -> solver -> (probes) -> Arrow tables -> store.
+
+Plain Python and torch; the same function runs in-process (local backend) and inside a
+Ray actor. Never imports ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pyarrow as pa
+import torch
+
+from relu_landscape import model, store
+from relu_landscape.instances import make_batch, stream_key
+from relu_landscape.scan.plan import Shard
+from relu_landscape.solvers import SOLVERS
+
+
+def pick_device(preference: str = "auto") -> str:
+    """'cuda' when asked for or available ('auto'), else 'cpu'."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("execution.device = 'cuda' but this node has no CUDA device")
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return preference
+
+
+def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
+    """Train every instance of ``shard`` on ``device``; return its tables by name."""
+    ids = list(shard.ids)
+    batch = model.to_torch(make_batch(ids), device)
+    solve = SOLVERS[shard.solver.name]
+    keys = [stream_key(i, shard.solver.name) for i in ids]
+    res = solve(batch, shard.activation, shard.solver.params, keys)
+    with torch.no_grad():
+        stab = model.stability(res.weights, batch.xi, batch.y, shard.activation)
+        min_stab = torch.where(batch.mask, stab, torch.inf).min(-1).values
+    P = [i.P for i in ids]
+    runs = {
+        "run_id": [i.run_id for i in ids],
+        "N": [i.N for i in ids],
+        "n": [i.n for i in ids],
+        "P": P,
+        "alpha": [i.alpha for i in ids],
+        "seed": [i.seed for i in ids],
+        "s": [i.s for i in ids],
+        "inputs": [i.inputs for i in ids],
+        "solver": [shard.solver.name] * len(ids),
+        "solver_params": [json.dumps(dataclasses.asdict(shard.solver.params),
+                                     sort_keys=True)] * len(ids),
+        "solved": res.solved.cpu().tolist(),
+        "errors": res.errors.cpu().tolist(),
+        "error_frac": (res.errors.cpu().double() / torch.tensor(P)).tolist(),
+        "min_stability": min_stab.double().cpu().tolist(),
+        "steps": res.steps.cpu().tolist(),
+        "wall_s": [res.wall_s] * len(ids),
+        "batch_size": [len(ids)] * len(ids),
+        "device": [device] * len(ids),
+        "shard_id": [shard.shard_id] * len(ids),
+    }
+    return {"runs": pa.Table.from_pydict(runs, schema=store.RUNS_SCHEMA)}
+
+
+def execute(shard: Shard, root: str, provenance: store.Provenance, *,
+            device: str = "auto", torch_threads: int = 1) -> dict:
+    """Run a shard and write its files; return a small summary for the driver.
+
+    The runs file is written last: its presence marks the shard complete for resume.
+    """
+    torch.set_num_threads(torch_threads)
+    dev = pick_device(device)
+    started = time.perf_counter()
+    out = run_shard(shard, dev)
+    for name in sorted(out, key=lambda t: t == "runs"):
+        store.write_shard(root, name, out[name], activation=shard.activation,
+                          weights=shard.weights, K=shard.K, shard_id=shard.shard_id,
+                          provenance=provenance, device=dev)
+    solved = sum(out["runs"].column("solved").to_pylist())
+    return {"shard_id": shard.shard_id, "instances": shard.size, "solved": solved,
+            "wall_s": time.perf_counter() - started, "device": dev}

@@ -1,0 +1,28 @@
+"""Solvers: every one trains a whole batch of instances per call (science.md §3).
+
+A solver is a function ``solve(batch, activation, params, keys, *, progress=None)``:
+
+- batch: ``model.TorchBatch`` (B instances on one device);
+- activation: "sign" or "relu"; params: its dataclass from ``params.py``;
+- keys: one 128-bit stream key per instance (``instances.stream_key``), the only source
+  of its randomness, so results do not depend on batching;
+- progress: optional callable ``progress(done_fraction: float)``.
+
+It returns a ``SolveResult``. The registry ``SOLVERS`` maps config names to them;
+adding a solver is one new module, one line here and one in ``params.SOLVER_PARAMS``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from relu_landscape.solvers import anneal, gd
+from relu_landscape.solvers.base import SolveResult
+
+__all__ = ["SOLVERS", "SolveResult"]
+
+
+SOLVERS: dict[str, Callable[..., SolveResult]] = {
+    "gd": gd.solve,
+    "anneal": anneal.solve,
+}

@@ -1,0 +1,98 @@
+"""Config validation: every bad input is one clear line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from relu_landscape.cli import main
+from relu_landscape.config import load_config, validate
+
+GOOD = """
+seed = 1
+[grid]
+K = { sign = [1, 3], relu = [2] }
+weights = ["binary", "continuous"]
+n = [11]
+alpha = [0.2, 0.5]
+seeds = 2
+"""
+
+# (what is wrong, the TOML, a fragment the message must contain)
+INVALID = [
+    ("even K for sign", GOOD.replace("sign = [1, 3]", "sign = [2]"), "grid.K.sign: K = 2 is even"),
+    ("odd K for relu", GOOD.replace("relu = [2]", "relu = [3]"), "grid.K.relu: K = 3 is odd"),
+    ("unknown activation", GOOD.replace("relu = [2]", "tanh = [2]"), "unknown activation 'tanh'"),
+    ("N not divisible by K", GOOD.replace("n = [11]", "N = [22]"), "N = 22 is not divisible by K = 3"),
+    ("alpha <= 0", GOOD.replace("[0.2, 0.5]", "[0.0, 0.5]"), "grid.alpha: got 0.0; must be > 0"),
+    ("negative alpha", GOOD.replace("[0.2, 0.5]", "[-1]"), "grid.alpha: got -1"),
+    ("unknown top key", GOOD + "\nfoo = 1\n", "foo: unknown key"),
+    ("unknown grid key", GOOD.replace("seeds = 2", "seeds = 2\nalphas = [1]"), "grid.alphas: unknown key"),
+    ("empty alpha list", GOOD.replace("[0.2, 0.5]", "[]"), "grid.alpha: empty list"),
+    ("empty K table", GOOD.replace("{ sign = [1, 3], relu = [2] }", "{}"), "grid.K: must be a table"),
+    ("bad type seeds", GOOD.replace("seeds = 2", 'seeds = "two"'), "grid.seeds: got 'two'; must be an integer"),
+    ("unknown weights", GOOD.replace('"binary", "continuous"', '"ternary"'), "unknown value 'ternary'"),
+    ("both n and N", GOOD.replace("n = [11]", "n = [11]\nN = [33]"), "give exactly one"),
+    ("even n for sign binary", GOOD.replace("n = [11]", "n = [10]"), "n = 10 per unit is even"),
+    ("P rounds to 0", GOOD.replace("[0.2, 0.5]", "[0.01]"), "gives P = 0 patterns"),
+    ("unknown solver", GOOD + '\n[solver.binary]\nname = "magic"\n', "solver.binary.name: unknown solver 'magic'"),
+    ("solver for wrong weights", GOOD + '\n[solver.binary]\nname = "gd"\n', "'gd' does not train binary"),
+    ("unknown solver param", GOOD + "\n[solver.continuous]\nlearning_rate = 1\n", "solver.continuous.learning_rate: unknown key"),
+    ("solver param range", GOOD + "\n[solver.continuous]\nlr = -1.0\n", "solver.continuous.lr: got -1.0; must be > 0"),
+    ("bad backend", GOOD + '\n[execution]\nbackend = "spark"\n', "execution.backend: unknown value 'spark'"),
+    ("bad shard size", GOOD + "\n[execution]\nshard_size = 0\n", "execution.shard_size: got 0"),
+    ("unknown probe", GOOD + "\n[probes.nonsense]\n", "probes.nonsense: unknown probe"),
+    ("bad inputs", 'inputs = "ternary"\n' + GOOD, "inputs: unknown value 'ternary'"),
+    ("missing alpha", GOOD.replace("alpha = [0.2, 0.5]", ""), "grid.alpha: missing"),
+    ("repeated alpha", GOOD.replace("[0.2, 0.5]", "[0.2, 0.2]"), "repeats a value"),
+    ("not TOML", "[grid\nK = 1", "not valid TOML"),
+    ("bool as int", GOOD.replace("seeds = 2", "seeds = true"), "grid.seeds: got True"),
+]
+
+
+def test_good_config_validates(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD)
+    spec = load_config(path)
+    assert dict(spec.grid.K) == {"sign": (1, 3), "relu": (2,)}
+    assert spec.solver_for("binary").name == "anneal"
+    # the hash covers science, not execution
+    other = load_config(path, overrides={"execution": {"backend": "local"}})
+    assert other.config_hash == spec.config_hash
+    path.write_text(GOOD.replace("seed = 1", "seed = 2"))
+    assert load_config(path).config_hash != spec.config_hash
+
+
+@pytest.mark.parametrize("case,text,fragment", INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_config_one_line_exit_2_nothing_written(tmp_path, capsys, case, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    code = main(["scan", str(path), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, case
+    assert fragment in err, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert all(line.startswith("relu-landscape: error: ") for line in lines)
+    assert not out.exists()
+
+
+def test_all_problems_reported_at_once():
+    raw = {"grid": {"K": {"sign": [2], "relu": [3]}, "n": [11], "alpha": [-1.0]}, "bogus": 1}
+    spec, issues = validate(raw)
+    assert spec is None
+    assert len(issues) >= 4, issues
+
+
+def test_unknown_preset_and_missing_file(tmp_path, capsys):
+    assert main(["scan", "--preset", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["scan", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no file at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["demo", "paper"])
+def test_presets_are_valid(preset):
+    spec = load_config(preset=preset)
+    acts = dict(spec.grid.K)
+    assert set(acts) == {"sign", "relu"} and set(spec.grid.weights) == {"binary", "continuous"}

@@ -1,0 +1,109 @@
+"""The batched model against plain nested loops (science.md §1), all four variants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from relu_landscape import model
+
+VARIANTS = [("sign", 1), ("sign", 3), ("relu", 2), ("relu", 4)]
+
+
+def naive_field(W: np.ndarray, x: np.ndarray, activation: str) -> float:
+    """Delta for one weight set W [K, n] and one pattern x [N], by explicit loops."""
+    K, n = W.shape
+    total = 0.0
+    for unit in range(K):
+        lam = sum(W[unit, i] * x[unit * n + i] for i in range(n)) / math.sqrt(n)
+        g = float(np.sign(lam)) if activation == "sign" else max(0.0, lam)
+        c = 1.0 if activation == "sign" or unit < K // 2 else -1.0
+        total += c * g
+    return total / math.sqrt(K)
+
+
+def random_instance(rng, B, P, K, n, weights):
+    xi = rng.choice([-1, 1], size=(B, P, K * n)).astype(np.int8)
+    y = rng.choice([-1, 1], size=(B, P)).astype(np.int8)
+    if weights == "binary":
+        w = rng.choice([-1.0, 1.0], size=(B, K, n))
+    else:
+        w = rng.standard_normal((B, K, n))
+        w *= np.sqrt(n) / np.linalg.norm(w, axis=-1, keepdims=True)
+    return xi, y, w
+
+
+@pytest.mark.parametrize("weights", ["binary", "continuous"])
+@pytest.mark.parametrize("activation,K", VARIANTS, ids=lambda v: str(v))
+def test_field_and_errors_match_nested_loops(activation, K, weights):
+    rng = np.random.default_rng(K)
+    # n = 2 makes ties frequent: preactivations hit 0 and, for ReLU, all units go inactive.
+    for n in (2, 5):
+        xi, y, w = random_instance(rng, 3, 40, K, n, weights)
+        wt = torch.tensor(w, dtype=torch.float64)
+        delta = model.field(wt, torch.tensor(xi), activation).numpy()
+        naive = np.array([[naive_field(w[b], xi[b, p].astype(float), activation)
+                           for p in range(40)] for b in range(3)])
+        np.testing.assert_allclose(delta, naive, atol=1e-12)
+        naive_err = ((y * naive) <= 1e-12).sum(-1)
+        got = model.errors(wt, torch.tensor(xi), torch.tensor(y), activation).numpy()
+        if weights == "binary":
+            np.testing.assert_array_equal(got, naive_err)
+            # float32 path (the one solvers use) is exact on integers, ties included
+            got32 = model.errors(wt.float(), torch.tensor(xi), torch.tensor(y), activation)
+            np.testing.assert_array_equal(got32.numpy(), naive_err)
+
+
+def test_ties_are_errors():
+    # ReLU, K = 2, all units inactive -> Delta = 0 exactly -> an error for either label.
+    w = torch.ones(1, 2, 3)
+    xi = -torch.ones(1, 2, 6, dtype=torch.int8)
+    y = torch.tensor([[1, -1]], dtype=torch.int8)
+    assert model.field(w, xi, "relu").abs().max() == 0
+    assert model.errors(w, xi, y, "relu").item() == 2
+    # sign, K = 1, n even, preactivation 0 -> sign(0) = 0 -> error
+    xs = torch.tensor([[[1, -1]]], dtype=torch.int8)
+    assert model.errors(torch.ones(1, 1, 2), xs, torch.tensor([[1]]), "sign").item() == 1
+
+
+def test_readout_and_mask():
+    assert model.readout("relu", 4).tolist() == [1, 1, -1, -1]
+    assert model.readout("sign", 3).tolist() == [1, 1, 1]
+    rng = np.random.default_rng(0)
+    xi, y, w = random_instance(rng, 2, 10, 3, 5, "binary")
+    wt, xt, yt = torch.tensor(w).float(), torch.tensor(xi), torch.tensor(y)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[:, :4] = True
+    full = model.stability(wt, xt, yt, "sign") <= 0
+    assert model.errors(wt, xt, yt, "sign", mask).tolist() == full[:, :4].sum(-1).tolist()
+
+
+def test_project_sphere():
+    w = torch.randn(4, 3, 7, dtype=torch.float64) * 5
+    p = model.project_sphere(w)
+    torch.testing.assert_close((p**2).sum(-1), torch.full((4, 3), 7.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("activation,K", VARIANTS, ids=lambda v: str(v))
+def test_flip_cache_equals_recomputation(activation, K):
+    rng = np.random.default_rng(1)
+    n, B, P = 5, 4, 30
+    xi, y, w = random_instance(rng, B, P, K, n, "binary")
+    xt, yt = torch.tensor(xi), torch.tensor(y)
+    mask = torch.ones(B, P, dtype=torch.bool)
+    mask[0, 20:] = False
+    cache = model.flip_cache(torch.tensor(w), xt, yt, activation, mask)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        unit = torch.randint(0, K, (B,), generator=g)
+        index = torch.randint(0, n, (B,), generator=g)
+        prop = model.flip_delta(cache, unit, index)
+        trial = cache.w.clone()
+        trial[torch.arange(B), unit, index] *= -1
+        assert prop.wrong.tolist() == model.errors(trial, xt, yt, activation, mask).tolist()
+        model.apply_flip(cache, prop, torch.rand(B, generator=g) < 0.5)
+    torch.testing.assert_close(cache.h, model.dot(cache.w, xt), rtol=0, atol=0)
+    assert cache.wrong.tolist() == model.errors(cache.w, xt, yt, activation, mask).tolist()
