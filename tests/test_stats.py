@@ -1,0 +1,47 @@
+"""Estimators against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from relu_landscape import stats
+
+
+def test_wilson_hand_computed():
+    # k = 8 of n = 10, z = 1.96: centre = (0.8 + 0.19208)/1.38416, half = 1.96*sqrt(0.016+0.009604)/1.38416
+    lo, hi = stats.wilson_interval(8, 10, z=1.96)
+    centre = (0.8 + 1.96**2 / 20) / (1 + 1.96**2 / 10)
+    half = 1.96 * math.sqrt(0.8 * 0.2 / 10 + 1.96**2 / 400) / (1 + 1.96**2 / 10)
+    assert lo == pytest.approx(centre - half, abs=1e-12)
+    assert hi == pytest.approx(centre + half, abs=1e-12)
+    lo0, hi0 = stats.wilson_interval(0, 5)
+    assert lo0 == 0 and 0 < hi0 < 1
+
+
+def test_alpha_50_recovers_logistic_truth():
+    # expected counts of a logistic with alpha_50 = 0.7 and slope -20: the MLE on exact
+    # expectations returns the truth.
+    x = np.linspace(0.4, 1.0, 7)
+    n = np.full(7, 1000.0)
+    k = n / (1 + np.exp(20 * (x - 0.7)))
+    t = stats.alpha_50(x, k, n)
+    assert t.method == "logistic"
+    assert t.alpha_50 == pytest.approx(0.7, abs=1e-8)
+    assert t.low < 0.7 < t.high and t.high - t.low < 0.02
+
+
+def test_alpha_50_bracket_and_out_of_grid():
+    t = stats.alpha_50([0.2, 0.4, 0.6], [10, 10, 0], [10, 10, 10])
+    assert (t.method, t.low, t.high, t.alpha_50) == ("bracket", 0.4, 0.6, pytest.approx(0.5))
+    never = stats.alpha_50([0.2, 0.4], [0, 0], [5, 5])
+    assert math.isnan(never.alpha_50) and never.high == 0.2
+    always = stats.alpha_50([0.2, 0.4], [5, 5], [5, 5])
+    assert math.isnan(always.alpha_50) and always.low == 0.4
+
+
+def test_mean_stderr():
+    m, se = stats.mean_stderr(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert m == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
