@@ -1,0 +1,232 @@
+"""Replica theory of the tree committee machine (science.md §4), numpy + scipy only.
+
+Conventions: sign units need K odd (K = 1 is the perceptron), ReLU units K even with
+readout +1 on the first K/2 units and -1 on the rest; K = math.inf is the wide limit.
+``tie="error"`` (default) counts Delta = 0 as an error (Theta(0) = 0), ``"success"``
+as correct. ``precision`` is "fast", "default" (QMC stderr <= 0.3% of the value) or
+"high". Results are :class:`Estimate` (value, stderr; stderr 0.0 for closed forms and
+quadrature).
+
+Where things are computed:
+
+=========================  ==============================
+quantity                   module
+=========================  ==============================
+H(x), quadrature, QMC      relu_landscape.theory.gauss
+G_E(q), kappa(q)           relu_landscape.theory.energetic
+d(z) at the q -> 1 limit   relu_landscape.theory.distance
+RS capacity, q, s          relu_landscape.theory.rs
+1RSB capacity (K = inf)    relu_landscape.theory.rsb1
+tables                     relu_landscape.theory.table
+=========================  ==============================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from relu_landscape.errors import InvalidConfigError
+from relu_landscape.theory import energetic as _energetic
+from relu_landscape.theory import rs as _rs
+from relu_landscape.theory import table as _table
+from relu_landscape.theory import validate as _validate
+from relu_landscape.theory.estimate import Estimate, from_batches
+from relu_landscape.theory.gauss import PRECISIONS
+
+__all__ = [
+    "Estimate",
+    "capacity_table",
+    "curve_table",
+    "energetic_term",
+    "kappa",
+    "rs_capacity",
+    "rs_entropy",
+    "rs_overlap",
+    "rsb1_capacity",
+]
+
+
+def rs_capacity(
+    activation: str,
+    weights: str,
+    K: float,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> Estimate:
+    """RS capacity alpha_c (patterns per weight), science.md §4.
+
+    Continuous weights: 1 / E_z[d(z)^2] (sign: exact quadrature; ReLU: exact d(z),
+    angular quadrature at K = 2, QMC beyond, 2 pi / (pi - 1) at K = inf; sign at
+    K = inf: math.inf). Binary weights: the alpha where the RS entropy s = 0.
+    """
+    _validate.check(
+        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+    )
+    return _table.capacity(activation, weights, K, "RS", tie, precision)
+
+
+def rsb1_capacity(
+    activation: str,
+    weights: str = "continuous",
+    K: float = math.inf,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> Estimate:
+    """1RSB capacity (level "1RSB"), available for continuous weights at K = inf.
+
+    Kernel-mapped perceptron, q1 -> 1 with m / (1 - q1) fixed (rsb1.py); ReLU gives
+    about 2.664 (RS 2.934), sign units math.inf. ``tie`` and ``precision`` are
+    accepted for a uniform API and do not change the K = inf result.
+    """
+    _validate.check(
+        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+    )
+    problem = _table.rsb1_issue(weights, K)
+    if problem:
+        raise InvalidConfigError(problem)
+    return _table.capacity(activation, weights, K, "1RSB", tie, precision)
+
+
+def rs_overlap(
+    activation: str,
+    weights: str,
+    K: float,
+    alpha: float,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> Estimate:
+    """Typical RS overlap q(alpha) between two solutions in one group.
+
+    nan (with nan stderr) when no RS solution with q <= 0.995 exists at this alpha.
+    """
+    _validate.check(
+        activation=activation,
+        weights=weights,
+        K=K,
+        tie=tie,
+        precision=precision,
+        alpha=alpha,
+    )
+    return _rs.typical_overlap(activation, weights, K, float(alpha), tie, precision)[0]
+
+
+def rs_entropy(
+    activation: str,
+    K: float,
+    alpha: float,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> Estimate:
+    """RS entropy s(alpha) of binary weights (per weight, natural log; ln 2 at 0)."""
+    _validate.check(
+        activation=activation, K=K, tie=tie, precision=precision, alpha=alpha
+    )
+    return _rs.typical_overlap(activation, "binary", K, float(alpha), tie, precision)[1]
+
+
+def energetic_term(
+    activation: str,
+    K: float,
+    q: float,
+    *,
+    tie: str = "error",
+    derivative: bool = False,
+    precision: str = "default",
+):
+    """G_E(q) as an Estimate, or the pair (G_E(q), G_E'(q)) when ``derivative``.
+
+    K = inf, and sign K = 1 (Q = q): adaptive quadrature of the kernel formula.
+    Finite K: quadrature for sign K = 3 and ReLU K = 2, QMC otherwise; G_E' is the
+    derivative of a 7-node Chebyshev model on a window around q (same points).
+    Kernel formula: G_E(q) = E_z ln H(-sqrt(Q / (1 - Q)) z), Q = kappa(q).
+    """
+    _validate.check(activation=activation, K=K, tie=tie, precision=precision, q=q)
+    if K == math.inf or (activation == "sign" and K == 1):
+        kernel = activation if K == math.inf else "linear"  # K = 1: the perceptron
+        value = Estimate(_energetic.kernel_energetic(kernel, q))
+        slope = Estimate(_energetic.kernel_energetic(kernel, q, derivative=True))
+        return (value, slope) if derivative else value
+    prec = PRECISIONS[precision]
+    points = _rs.gauss_points(activation, int(K), precision, prec.log2_n + 3)
+    value = from_batches(
+        _energetic.energetic_batches(
+            activation, int(K), float(q), tie=tie, points=points, cells=prec.lattice
+        )
+    )
+    if not derivative:
+        return value
+    width = min(0.05, 0.1 * (1.0 - q))
+    lo, hi = max(0.0, q - width), min(1.0 - 1e-9, q + width)
+    model = _energetic.EnergeticModel(
+        activation, K, tie, lo, hi, 7, points, prec.lattice
+    )
+    return value, from_batches(model(float(q))[1])
+
+
+def kappa(activation: str, q):
+    """Wide-limit kernel kappa(q) of science.md §4 (sign: (2/pi) arcsin q; relu)."""
+    _validate.check(activation=activation)
+    return _energetic.kappa(activation, np.asarray(q, dtype=float))
+
+
+def capacity_table(
+    activations: Iterable[str],
+    weights: Iterable[str],
+    Ks: Iterable[float],
+    *,
+    levels: Sequence[str] = ("RS",),
+    tie: str = "error",
+    precision: str = "default",
+    skip_invalid: bool = False,
+) -> list[dict]:
+    """Capacity rows, one per combination of the arguments.
+
+    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie", "alpha_c",
+    "stderr".
+
+    Every combination of the arguments; an invalid one (K parity, 1RSB outside
+    continuous K = inf) raises InvalidConfigError listing all of them, unless
+    ``skip_invalid=True``, which drops those rows silently.
+    """
+    return _table.capacity_rows(
+        activations,
+        weights,
+        Ks,
+        levels=levels,
+        tie=tie,
+        precision=precision,
+        skip_invalid=skip_invalid,
+    )
+
+
+def curve_table(
+    activation: str,
+    weights: str,
+    K: float,
+    alphas: Iterable[float],
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> list[dict]:
+    """Rows {"alpha", "q", "q_stderr"} (+ "s", "s_stderr" for binary weights)."""
+    alphas = list(alphas)
+    _validate.check(
+        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+    )
+    bad = [
+        f"alphas contains {a!r}; every alpha must be a finite number > 0"
+        for a in alphas
+        if not (isinstance(a, (int, float)) and 0 < a < math.inf)
+    ]
+    if bad:
+        raise InvalidConfigError(bad)
+    return _table.curve_rows(
+        activation, weights, K, alphas, tie=tie, precision=precision
+    )

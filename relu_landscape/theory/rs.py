@@ -1,0 +1,271 @@
+"""Replica-symmetric (RS) capacity, typical overlap and binary entropy (science.md §4).
+
+Continuous weights: phi(q) = (1/2)[ln(1-q) + q/(1-q)] + alpha G_E(q); the typical
+overlap solves q / (2 (1-q)^2) + alpha G_E'(q) = 0 and the capacity is the alpha
+where q reaches 1, alpha_c = 1 / E_z[d(z)^2] (distance.py). Binary weights:
+s(alpha) = extremum over (q, qh) of -qh (1-q)/2 + E_z ln 2cosh(sqrt(qh) z)
++ alpha G_E(q), with q = E_z tanh^2(sqrt(qh) z) and qh = -2 alpha G_E'(q); the
+capacity is where s = 0, found along the saddle-point curve parametrised by q
+(alpha(q) = -qh(q) / (2 G_E'(q))).
+
+Finite-K roots use two stages: a Chebyshev model of G_E on a coarse interval at a
+quarter of the points locates the root, a 7-node model on a narrow window at full
+points refines it; stderrs come from one linearised root per QMC batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import integrate, optimize
+
+from relu_landscape.theory.distance import (
+    relu_distance_sq,
+    sign_mean_distance_sq,
+)
+from relu_landscape.theory.energetic import EnergeticModel, kappa_prime
+from relu_landscape.theory.estimate import Estimate, from_batches, root_with_batches
+from relu_landscape.theory.gauss import (
+    PRECISIONS,
+    GaussPoints,
+    hermite_points,
+    qmc_points,
+)
+
+Residual = Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+# Coarse intervals searched in turn for a sign change of the residual.
+_STAGE1 = ((0.0, 0.8, 14), (0.75, 0.95, 10), (0.93, 0.995, 10))
+
+
+def gauss_points(activation: str, K: int, precision: str, log2_n: int) -> GaussPoints:
+    """Points for the outer E_z of G_E: quadrature for sign K <= 3 and ReLU K = 2,
+    scrambled Sobol' otherwise with 2**log2_n points per batch (at least 2**5)."""
+    prec = PRECISIONS[precision]
+    if activation == "sign" and K == 1:
+        return hermite_points(1, 4 * prec.hermite)
+    if (activation == "sign" and K == 3) or (activation == "relu" and K == 2):
+        return hermite_points(K, prec.hermite)
+    return qmc_points(K, max(5, log2_n), prec.batches, seed=K)
+
+
+def continuous_capacity(
+    activation: str, K: float, tie: str, precision: str
+) -> Estimate:
+    """RS capacity of continuous weights, alpha_c = 1 / E_z[d(z)^2].
+
+    sign: exact 1-D quadrature for any odd K, inf at K = inf. ReLU: 2 kappa'(1) =
+    2 pi / (pi - 1) at K = inf; angular quadrature at K = 2; randomised QMC beyond,
+    with points added until stderr / value <= the precision's target.
+    """
+    if K == math.inf:
+        return Estimate(
+            math.inf if activation == "sign" else 2.0 * float(kappa_prime("relu", 1.0))
+        )
+    if activation == "sign":
+        return Estimate(1.0 / sign_mean_distance_sq(int(K)))
+    if K == 2:
+
+        def on_circle(theta: float) -> float:
+            z = np.array([[math.cos(theta), math.sin(theta)]])
+            return float(relu_distance_sq(z, tie)[0])
+
+        kinks = [k * math.pi / 8 for k in range(1, 16)]
+        mean, _ = integrate.quad(
+            on_circle,
+            0.0,
+            2 * math.pi,
+            points=kinks,
+            limit=400,
+            epsabs=1e-13,
+            epsrel=1e-11,
+        )
+        return Estimate(
+            math.pi / mean
+        )  # E[d^2] = (1/pi) * integral of d^2 on the circle
+    prec = PRECISIONS[precision]
+    log2_n = prec.log2_n + 4
+    while True:
+        pts = qmc_points(int(K), log2_n, prec.batches, seed=int(K))
+        mean = from_batches(pts.batch_means(relu_distance_sq(pts.z, tie)))
+        alpha = 1.0 / mean.value
+        stderr = alpha * mean.stderr / mean.value  # delta method
+        if stderr <= prec.rel_target * alpha or log2_n >= prec.max_log2_n + 2:
+            return Estimate(alpha, stderr)
+        need = (stderr / (0.8 * prec.rel_target * alpha)) ** 2
+        log2_n = min(prec.max_log2_n + 2, log2_n + max(1, math.ceil(math.log2(need))))
+
+
+def _entropic(qh: float) -> tuple[float, float]:
+    """(E_z ln 2cosh(sqrt(qh) z), E_z tanh^2(sqrt(qh) z)) by adaptive quadrature
+    (tanh^2 = 1 - sech^2, the bump integrated only where it is not negligible)."""
+    root = math.sqrt(max(qh, 0.0))
+    gauss = 1.0 / math.sqrt(2.0 * math.pi)
+
+    def log_cosh(z: float) -> float:
+        return float(np.logaddexp(root * z, -root * z)) * gauss * math.exp(-z * z / 2)
+
+    def sech_sq(z: float) -> float:
+        return gauss * math.exp(-z * z / 2) / math.cosh(min(root * z, 350.0)) ** 2
+
+    opts = {"epsabs": 1e-13, "epsrel": 1e-11, "limit": 200}
+    # sech^2(root z) < e^-80 beyond z = 40 / root: integrate only where it lives.
+    reach = min(40.0, 40.0 / root) if root > 0 else 40.0
+    return (
+        2.0 * integrate.quad(log_cosh, 0.0, 40.0, **opts)[0],
+        1.0 - 2.0 * integrate.quad(sech_sq, 0.0, reach, **opts)[0],
+    )
+
+
+def conjugate_overlap(q: float) -> float:
+    """qh with E_z tanh^2(sqrt(qh) z) = q (binary weights), 0 <= q < 1."""
+    if q <= 0.0:
+        return 0.0
+    hi = max(1.0, 4.0 / (1.0 - q) ** 2)
+    return optimize.brentq(
+        lambda qh: _entropic(qh)[1] - q, 0.0, hi, xtol=1e-13, rtol=1e-12
+    )
+
+
+def _binary_saddle(
+    q: float, energetic: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Along the binary saddle curve at overlap q: (alpha(q) [R], s(q) [R])."""
+    value, slope = energetic
+    qh = conjugate_overlap(q)
+    alpha = -qh / (2.0 * slope)
+    log_cosh = _entropic(qh)[0]
+    return alpha, -qh * (1.0 - q) / 2.0 + log_cosh + alpha * value
+
+
+def _locate(
+    residual: Residual, model: EnergeticModel, lo: float, hi: float
+) -> float | None:
+    """Pooled root of ``residual`` on [lo, hi] (first sign change), or None."""
+
+    def pooled(q: float) -> float:
+        return float(np.mean(residual(q, *model(q))))
+
+    grid = np.linspace(lo, hi, 25)
+    signs = np.sign([pooled(q) for q in grid])
+    change = np.nonzero(signs[:-1] * signs[1:] <= 0)[0]
+    if change.size == 0:
+        return None
+    i = int(change[0])
+    return optimize.brentq(pooled, grid[i], grid[i + 1], xtol=1e-12)
+
+
+def solve_overlap(
+    activation: str,
+    K: float,
+    tie: str,
+    precision: str,
+    residual: Residual,
+    final: Callable[[float, np.ndarray, EnergeticModel], tuple[Estimate, ...]],
+) -> tuple[Estimate, ...] | None:
+    """Solve residual(q, G_E, G_E') = 0 for the overlap q* and return ``final(...)``.
+
+    ``final(q*, q_r [R], model)`` turns the root and its per-batch roots into the
+    reported estimates; QMC points are added (x4 at a time) until each has
+    stderr <= rel_target * |value|. Returns None when no root lies in [0, 0.995]
+    (e.g. alpha beyond the range where the RS solution exists).
+    """
+    prec = PRECISIONS[precision]
+    if K == math.inf or (activation == "sign" and K == 1):
+        model = EnergeticModel(activation, K, tie, 0.0, 1.0)
+        root = _locate(residual, model, 1e-9, 0.9999)
+        return None if root is None else final(root, np.array([root]), model)
+    log2_n = prec.log2_n
+    root = None
+    for lo, hi, nodes in _STAGE1:
+        coarse = gauss_points(activation, int(K), precision, log2_n - 2)
+        model = EnergeticModel(
+            activation, K, tie, lo, hi, nodes, coarse, prec.lattice // 2
+        )
+        root = _locate(residual, model, lo, hi)
+        if root is not None:
+            break
+    if root is None:
+        return None
+    width = min(0.08, 0.15 * (1.0 - root))
+    while True:
+        points = gauss_points(activation, int(K), precision, log2_n)
+        lo, hi = max(0.0, root - width), min(1.0 - 1e-9, root + width)
+        model = EnergeticModel(activation, K, tie, lo, hi, 7, points, prec.lattice)
+        try:
+            q_star, q_batches = root_with_batches(
+                lambda q, model=model: residual(q, *model(q)), lo, hi
+            )
+        except ValueError:  # no sign change on the window: widen it
+            if width > 0.3:
+                return None
+            width *= 2.0
+            continue
+        result = final(q_star, q_batches, model)
+        precise = all(e.stderr <= prec.rel_target * abs(e.value) for e in result)
+        if precise or points.exact or log2_n >= prec.max_log2_n:
+            return result
+        root, log2_n = q_star, min(prec.max_log2_n, log2_n + 2)
+
+
+def along_root(
+    fn: Callable[[float], np.ndarray], q_star: float, q_batches: np.ndarray
+) -> Estimate:
+    """Estimate of fn at the root: per batch fn_r(q*) + (d mean fn / dq)(q_r - q*)."""
+    at_root = np.asarray(fn(q_star), dtype=float)
+    if q_batches.size < 2:
+        return Estimate(float(at_root.mean()), 0.0)
+    step = 1e-5
+    slope = (np.mean(fn(q_star + step)) - np.mean(fn(q_star - step))) / (2 * step)
+    return from_batches(at_root + slope * (q_batches - q_star))
+
+
+def binary_capacity(activation: str, K: float, tie: str, precision: str) -> Estimate:
+    """RS capacity of binary weights: the alpha where the RS entropy s reaches 0."""
+
+    def entropy(q: float, value: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        return _binary_saddle(q, (value, slope))[1]
+
+    def final(
+        q_star: float, q_batches: np.ndarray, model: EnergeticModel
+    ) -> tuple[Estimate]:
+        return (
+            along_root(lambda q: _binary_saddle(q, model(q))[0], q_star, q_batches),
+        )
+
+    found = solve_overlap(activation, K, tie, precision, entropy, final)
+    return Estimate(math.nan, math.nan) if found is None else found[0]
+
+
+def typical_overlap(
+    activation: str, weights: str, K: float, alpha: float, tie: str, precision: str
+) -> tuple[Estimate, Estimate | None]:
+    """(q(alpha), s(alpha) or None for continuous weights); nan when no RS root."""
+    if weights == "continuous":
+
+        def residual(q: float, value: np.ndarray, slope: np.ndarray) -> np.ndarray:
+            return q / 2.0 + alpha * (1.0 - q) ** 2 * slope
+    else:
+
+        def residual(q: float, value: np.ndarray, slope: np.ndarray) -> np.ndarray:
+            return conjugate_overlap(q) + 2.0 * alpha * slope
+
+    def final(
+        q_star: float, q_batches: np.ndarray, model: EnergeticModel
+    ) -> tuple[Estimate, ...]:
+        overlap = from_batches(q_batches) if q_batches.size > 1 else Estimate(q_star)
+        if weights == "continuous":
+            return (overlap,)
+
+        def entropy(q: float) -> np.ndarray:
+            qh = conjugate_overlap(q)
+            return -qh * (1.0 - q) / 2.0 + _entropic(qh)[0] + alpha * model(q)[0]
+
+        return overlap, along_root(entropy, q_star, q_batches)
+
+    found = solve_overlap(activation, K, tie, precision, residual, final)
+    if found is None:
+        nan = Estimate(math.nan, math.nan)
+        return nan, (None if weights == "continuous" else nan)
+    return found[0], (found[1] if len(found) > 1 else None)

@@ -1,0 +1,127 @@
+"""Capacity and curve tables: rows of plain values for the CLI and the report.
+
+Rows are dicts with the column names of the theory store (style.md §11):
+capacity rows ``{"activation", "weights", "K", "level", "tie", "alpha_c", "stderr"}``
+with K an int or the string "inf"; curve rows ``{"alpha", "q", "q_stderr"}`` plus
+``"s", "s_stderr"`` for binary weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from relu_landscape.errors import InvalidConfigError
+from relu_landscape.theory import validate
+from relu_landscape.theory.estimate import Estimate
+from relu_landscape.theory.rs import (
+    binary_capacity,
+    continuous_capacity,
+    typical_overlap,
+)
+from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
+
+
+def rsb1_issue(weights: str, K: float) -> str | None:
+    """Why a 1RSB capacity cannot be computed for (weights, K), or None."""
+    if weights != "continuous":
+        return (
+            f"level='1RSB' with weights={weights!r} is not available; "
+            "use weights='continuous'"
+        )
+    if K != math.inf:
+        return f"level='1RSB' with K={K!r} is not available; use K=math.inf"
+    return None
+
+
+def capacity(
+    activation: str, weights: str, K: float, level: str, tie: str, precision: str
+) -> Estimate:
+    """alpha_c of one variant at one level (arguments already validated)."""
+    if level == "1RSB":
+        return Estimate(rsb1_capacity_kernel(activation)[0])
+    if weights == "continuous":
+        return continuous_capacity(activation, K, tie, precision)
+    return binary_capacity(activation, K, tie, precision)
+
+
+def capacity_rows(
+    activations: Iterable[str],
+    weights: Iterable[str],
+    Ks: Iterable[float],
+    *,
+    levels: Sequence[str] = ("RS",),
+    tie: str = "error",
+    precision: str = "default",
+    skip_invalid: bool = False,
+) -> list[dict]:
+    """One row per valid (activation, weights, K, level); see ``capacity_table``."""
+    activations, weights, Ks, levels = (
+        list(activations),
+        list(weights),
+        list(Ks),
+        list(levels),
+    )
+    issues: list[str] = []
+    for option, values, allowed in (
+        ("activation", activations, validate.ACTIVATIONS),
+        ("weights", weights, validate.WEIGHTS),
+        ("level", levels, validate.LEVELS),
+    ):
+        issues += [
+            f"{option}={v!r} is not allowed; choose one of {', '.join(allowed)}"
+            for v in values
+            if v not in allowed
+        ]
+    try:
+        validate.check(tie=tie, precision=precision)
+    except InvalidConfigError as error:
+        issues += error.issues
+    if issues:
+        raise InvalidConfigError(issues)
+    plan, skipped = [], []
+    for act in activations:
+        for wts in weights:
+            for K in Ks:
+                for level in levels:
+                    problem = validate.k_issue(act, K) or (
+                        rsb1_issue(wts, K) if level == "1RSB" else None
+                    )
+                    (skipped if problem else plan).append((act, wts, K, level, problem))
+    if skipped and not skip_invalid:
+        raise InvalidConfigError(sorted({p for *_, p in skipped}))
+    rows = []
+    for act, wts, K, level, _ in plan:
+        est = capacity(act, wts, K, level, tie, precision)
+        rows.append(
+            {
+                "activation": act,
+                "weights": wts,
+                "K": "inf" if K == math.inf else int(K),
+                "level": level,
+                "tie": tie,
+                "alpha_c": est.value,
+                "stderr": est.stderr,
+            }
+        )
+    return rows
+
+
+def curve_rows(
+    activation: str,
+    weights: str,
+    K: float,
+    alphas: Iterable[float],
+    *,
+    tie: str,
+    precision: str,
+) -> list[dict]:
+    """Typical overlap (and binary entropy) at each alpha; see ``curve_table``."""
+    rows = []
+    for alpha in alphas:
+        q, s = typical_overlap(activation, weights, K, float(alpha), tie, precision)
+        row = {"alpha": float(alpha), "q": q.value, "q_stderr": q.stderr}
+        if s is not None:
+            row.update({"s": s.value, "s_stderr": s.stderr})
+        rows.append(row)
+    return rows
