@@ -9,6 +9,8 @@ written); 130 interrupted. Each subcommand imports its layer lazily, so ``query`
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -18,21 +20,23 @@ from relu_landscape.errors import InvalidConfigError, ReluLandscapeError, ScanFa
 def _scan(args: argparse.Namespace) -> int:
     from relu_landscape.config import load_config
 
+    # Inside `ray job submit` Ray sets RAY_ADDRESS: the scan joins that cluster.
     execution = {k: v for k, v in {
-        "backend": args.backend, "address": args.address, "workers": args.workers,
-        "device": args.device, "shard_size": args.shard_size,
+        "backend": args.backend, "address": args.address or os.environ.get("RAY_ADDRESS"),
+        "workers": args.workers, "device": args.device, "shard_size": args.shard_size,
+        "gpus_per_worker": args.gpus_per_worker,
     }.items() if v is not None}
     spec = load_config(args.config, preset=args.preset, overrides={"execution": execution})
 
     from relu_landscape.scan import run_scan
 
-    report = run_scan(spec, args.out, resume=args.resume, progress=not args.quiet)
+    report = run_scan(spec, args.out, progress=not args.quiet)
     _print_scan_summary(report)
     if report.failed:
         raise ScanFailedError(
             f"{len(report.failed)} shard(s) failed after retries: "
             + "; ".join(f"{sid}: {err}" for sid, err in report.failed)
-            + ". Fix the cause and rerun with --resume"
+            + ". Fix the cause and rerun the same command (complete shards are kept)"
         )
     return 0
 
@@ -46,7 +50,7 @@ def _print_scan_summary(report) -> None:
     print(f"shards: {report.shards} total, {report.run} run, {report.skipped} skipped "
           f"(complete), {len(report.retried)} retried, {len(report.failed)} failed; "
           f"{report.instances_run} instances in {report.wall_s:.1f} s "
-          f"({report.instances_per_s:.1f} instances/s)")
+          f"({report.instances_per_s:.1f} instances/s) on {len(report.nodes)} node(s)")
     if "runs" not in store.tables(report.out):
         return
     cells = solved_fraction(store.scan_runs(report.out))
@@ -82,6 +86,172 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from relu_landscape.analysis.report import write_report
+
+    result = write_report(args.dir, args.out, precision=args.precision)
+    print(f"report: {result.path.resolve()} ({len(result.figures)} figures, "
+          f"{len(result.notes)} note(s))")
+    for note in result.notes:
+        print(f"  skipped: {note}")
+    return 0
+
+
+def _parse_K(text: str) -> list[float]:
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if item.lower() in ("inf", "infinity"):
+            out.append(math.inf)
+        elif item.isdigit():
+            out.append(int(item))
+        else:
+            raise InvalidConfigError(f"--K: {item!r} is not a positive integer or 'inf'; "
+                                     "e.g. --K 2,4,inf")
+    return out
+
+
+def _parse_floats(option: str, text: str) -> list[float]:
+    """'0.1,0.2' or a range 'start:stop:step' (stop included)."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            count = int(round((stop - start) / step)) + 1
+            return [round(start + i * step, 12) for i in range(max(count, 0))]
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidConfigError(f"{option}: {text!r} is not a list of numbers; "
+                                 "e.g. 0.1,0.2 or 0.1:1.0:0.1") from None
+
+
+def _emit_rows(rows: list[dict], args: argparse.Namespace, table: str) -> None:
+    """Print theory rows as JSON or a table; write them to --out FILE.parquet if given."""
+    import json
+
+    if args.out:
+        import polars as pl
+
+        from relu_landscape import store
+
+        frame = pl.DataFrame([{**r, "K": None if r["K"] == "inf" else r["K"]} for r in rows])
+        store.write_file(args.out, table, frame.to_arrow())
+    if args.format == "json":
+        print(json.dumps(rows, indent=1, default=float))
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True,
+                       float_precision=5):
+            print(pl.DataFrame([{**r, "K": str(r["K"])} for r in rows]))
+
+
+def _theory_capacity(args: argparse.Namespace) -> int:
+    from relu_landscape.theory import capacity_table
+
+    acts, weights, Ks = args.activation.split(","), args.weights.split(","), _parse_K(args.K)
+    levels = args.level.split(",")
+    unknown = [lv for lv in levels if lv not in ("RS", "1RSB")]
+    if unknown:
+        raise InvalidConfigError(f"--level: unknown level(s) {unknown}; use RS, 1RSB or RS,1RSB")
+    opts = {"tie": args.tie, "precision": args.precision}
+    rows = capacity_table(acts, weights, Ks, levels=("RS",), **opts) if "RS" in levels else []
+    if "1RSB" in levels:
+        # 1RSB exists for continuous weights at K = inf only: computed there, beside RS
+        if math.inf not in Ks or "continuous" not in weights:
+            raise InvalidConfigError("--level 1RSB: available for continuous weights at "
+                                     "K = inf; add inf to --K and continuous to --weights")
+        rows += capacity_table(acts, ["continuous"], [math.inf], levels=("1RSB",), **opts)
+    _emit_rows(rows, args, "theory")
+    return 0
+
+
+def _theory_curve(args: argparse.Namespace) -> int:
+    from relu_landscape.theory import curve_table
+
+    Ks = _parse_K(args.K)
+    if len(Ks) != 1:
+        raise InvalidConfigError("--K: give one K for a curve, e.g. --K 4")
+    K = Ks[0]
+    rows = curve_table(args.activation, args.weights, K,
+                       _parse_floats("--alpha", args.alpha), tie=args.tie,
+                       precision=args.precision)
+    key = {"activation": args.activation, "weights": args.weights,
+           "K": "inf" if K == math.inf else K, "tie": args.tie}
+    no_entropy = {"s": None, "s_stderr": None}  # continuous weights have no s column
+    _emit_rows([{**key, **r, **(no_entropy if "s" not in r else {})} for r in rows],
+               args, "theory_curve")
+    return 0
+
+
+def _local_entropy_rows(args: argparse.Namespace, curve) -> int:
+    from relu_landscape import store
+
+    Ks, alphas = _parse_K(args.K), _parse_floats("--alpha", args.alpha)
+    if len(Ks) != 1 or len(alphas) != 1:
+        raise InvalidConfigError("--K, --alpha: give one value each, e.g. --K inf --alpha 0.5")
+    rows = curve(args.activation, Ks[0], alphas[0], _parse_floats("--d", args.d),
+                 weights=args.weights, damping=args.damping)
+    columns = store.SCHEMAS["local_entropy_theory"].names
+    _emit_rows(rows if not args.out else [{c: r.get(c) for c in columns} for r in rows],
+               args, "local_entropy_theory")
+    return 0
+
+
+def _theory_franz_parisi(args: argparse.Namespace) -> int:
+    from relu_landscape.theory import franz_parisi_curve
+
+    return _local_entropy_rows(args, franz_parisi_curve)
+
+
+def _theory_local_entropy(args: argparse.Namespace) -> int:
+    from relu_landscape.theory import dense_local_entropy_curve
+
+    return _local_entropy_rows(args, dense_local_entropy_curve)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    import torch
+
+    from relu_landscape import bench
+
+    if args.gpu and not torch.cuda.is_available():
+        raise InvalidConfigError("--gpu: torch sees no CUDA device on this machine; "
+                                 "run without --gpu for the CPU table")
+    torch.set_num_threads(os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="relu-landscape-bench-") as work:
+        result = bench.run(quick=args.quick, device="cuda" if args.gpu else "cpu",
+                           workdir=Path(work))
+    print(f"relu-landscape bench on {result['machine']['cpu']} "
+          f"({result['machine']['cores']} cores, device {result['machine']['device']})")
+    for name, value, target in bench.summary_rows(result):
+        print(f"  {name:<26} {value:>10.3g}   target {target}")
+    if args.json:
+        from relu_landscape import store
+
+        store.write_json(args.json, result)
+        print(f"details: {args.json}")
+    return 0
+
+
+def _theory_options(p: argparse.ArgumentParser, *, many: bool) -> None:
+    p.add_argument("--activation", required=True,
+                   help="sign or relu" + (" (comma-separated list)" if many else ""))
+    p.add_argument("--weights", required=True,
+                   help="binary or continuous" + (" (comma-separated list)" if many else ""))
+    p.add_argument("--K", required=True,
+                   help="hidden units: " + ("a list like 1,3,5,inf; each K must suit every "
+                                            "listed activation (sign odd, relu even)"
+                                            if many else "one K or inf"))
+    p.add_argument("--tie", default="error",
+                   help="error (Delta = 0 is an error, default) or success")
+    p.add_argument("--precision", default="default", help="fast, default or high")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.add_argument("--out", help="also write the rows to this Parquet file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relu-landscape",
@@ -96,12 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--preset", help="a shipped spec: demo or paper")
     p.add_argument("--out", required=True, help="output directory (hive-partitioned Parquet)")
     p.add_argument("--resume", action="store_true",
-                   help="complete an interrupted scan in --out (complete shards are kept)")
+                   help="complete an interrupted scan in --out; rerunning the same "
+                        "command does the same (complete shards are always kept)")
     p.add_argument("--backend", help="ray (default) or local (in-process, no Ray)")
     p.add_argument("--address", help="Ray address of an existing cluster, e.g. auto")
     p.add_argument("--workers", type=int, help="number of Ray workers (0: one per GPU/CPU)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
-    p.add_argument("--shard-size", dest="shard_size", type=int, help="instances per shard")
+    p.add_argument("--shard-size", dest="shard_size", type=int,
+                   help="instances per shard (default: 64 on CPU, 1024 on GPU)")
+    p.add_argument("--gpus-per-worker", dest="gpus_per_worker", type=float,
+                   help="GPU share of one Ray worker (default 1; 0.5 packs two per GPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_scan)
 
@@ -114,6 +288,50 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--parquet", help="write the result to this Parquet file")
     q.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     q.set_defaults(func=_query)
+
+    t = sub.add_parser("theory", help="replica theory: capacities and curves",
+                       description="Replica-symmetric (and 1RSB) theory, science.md §4-5.")
+    tsub = t.add_subparsers(dest="theory_command", required=True)
+    tc = tsub.add_parser("capacity", help="alpha_c per (activation, weights, K, level)")
+    _theory_options(tc, many=True)
+    tc.add_argument("--level", default="RS", help="RS, 1RSB or RS,1RSB (default RS)")
+    tc.set_defaults(func=_theory_capacity)
+    tv = tsub.add_parser("curve", help="typical overlap q(alpha) (and entropy s for binary)")
+    _theory_options(tv, many=False)
+    tv.add_argument("--alpha", required=True, help="0.1,0.2,... or start:stop:step")
+    tv.set_defaults(func=_theory_curve)
+    for name, func, what in (
+            ("franz-parisi", _theory_franz_parisi, "local entropy of a typical solution"),
+            ("local-entropy", _theory_local_entropy, "local entropy of the densest regions")):
+        tl = tsub.add_parser(name, help=f"{what} vs distance d (binary weights, §5)")
+        tl.add_argument("--activation", required=True, help="sign (K 1 or inf) or relu (K inf)")
+        tl.add_argument("--weights", default="binary", help="binary (the only choice)")
+        tl.add_argument("--K", required=True, help="1 (sign perceptron) or inf")
+        tl.add_argument("--alpha", required=True, help="one load, e.g. 0.5")
+        tl.add_argument("--d", required=True, help="distances, e.g. 0.1,0.05,0.02")
+        tl.add_argument("--damping", type=float, default=0.5,
+                        help="weight of the old iterate in the damped steps (default 0.5)")
+        tl.add_argument("--format", choices=("json", "table"), default="table")
+        tl.add_argument("--out", help="also write the rows to this Parquet file")
+        tl.set_defaults(func=func)
+
+    b = sub.add_parser("bench", help="throughput ratios measured in one run",
+                       description="Benchmarks: roofline efficiency, batched vs naive, "
+                       "incremental vs recompute, scan vs Ray Tune, theory table time.")
+    b.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    b.add_argument("--gpu", action="store_true", help="measure on CUDA")
+    b.add_argument("--json", help="write every figure and its details to this JSON file")
+    b.set_defaults(func=_bench)
+
+    r = sub.add_parser("report", help="figures and report.md from a results directory",
+                       description="Analyse DIR (runs, probe tables, theory) into PNG "
+                                   "figures and report.md; missing tables are skipped "
+                                   "with a note.")
+    r.add_argument("dir", help="results directory written by `scan`")
+    r.add_argument("--out", help="report directory (default: DIR/report)")
+    r.add_argument("--precision", default="default", choices=("fast", "default", "high"),
+                   help="precision of theory values computed for the report")
+    r.set_defaults(func=_report)
     return parser
 
 

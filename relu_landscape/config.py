@@ -84,8 +84,9 @@ class Execution:
     backend: str = "ray"
     address: str | None = None
     workers: int = 0
-    shard_size: int = 64
+    shard_size: int = 0  # 0: per device type, scan.plan.DEFAULT_SHARD_SIZE
     device: str = "auto"
+    gpus_per_worker: float = 1.0  # < 1 packs several workers on one GPU
     max_retries: int = 2
     torch_threads: int = 1
 
@@ -316,7 +317,8 @@ _EXEC_META = {
     "backend": {"choices": BACKENDS},
     "device": {"choices": DEVICES},
     "workers": {"min": 0},
-    "shard_size": {"min": 1},
+    "shard_size": {"min": 0},
+    "gpus_per_worker": {"gt": 0.0, "max": 1.0},
     "max_retries": {"min": 0},
     "torch_threads": {"min": 1},
 }
@@ -333,9 +335,10 @@ def _validate_execution(raw: Any, issues: list) -> Execution | None:
     for name, value in raw.items():
         if name not in fields:
             continue
-        kind = str if name in ("backend", "device", "address") else int
+        kind = {"backend": str, "device": str, "address": str,
+                "gpus_per_worker": float}.get(name, int)
         if _check_value(f"execution.{name}", value, kind, _EXEC_META.get(name, {}), issues):
-            values[name] = value
+            values[name] = float(value) if kind is float else value
     return Execution(**values)
 
 

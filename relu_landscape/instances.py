@@ -124,22 +124,32 @@ def uniform_block(keys: list[int], block: int, shape: tuple[int, ...]) -> np.nda
 class Batch:
     """B instances padded to a common P, as numpy arrays ready for ``to_torch``.
 
-    xi: int8 [B, P, N] (float32 for gaussian inputs); y: int8 [B, P];
+    Instances that differ only in alpha share one pattern matrix (prefix property):
+    xi_unique: int8 [S, P, N] (float32 for gaussian inputs), one per distinct
+    (seed, s); source: int64 [B], the row of xi_unique instance b uses; slot: int64
+    [B], b's rank among the instances sharing that row. xi = xi_unique[source] is the
+    per-instance view [B, P, N]; y: int8 [B, P] labels (shared the same way);
     mask: bool [B, P] (True for the instance's own P patterns); w0: [B, K, n].
     """
 
     ids: tuple[InstanceId, ...]
-    xi: np.ndarray
+    xi_unique: np.ndarray
+    source: np.ndarray
+    slot: np.ndarray
     y: np.ndarray
     mask: np.ndarray
     w0: np.ndarray
+
+    @property
+    def xi(self) -> np.ndarray:
+        return self.xi_unique[self.source]
 
 
 def make_batch(ids: list[InstanceId]) -> Batch:
     """Generate and pad a batch. All ids must share activation, weights, K and N.
 
     Each distinct (seed, N, inputs, s) pattern matrix is generated once at the largest P
-    it is needed for and sliced for smaller alphas (prefix property).
+    it is needed for; smaller alphas use its prefix.
     """
     shapes = {(i.activation, i.weights, i.K, i.N, i.inputs) for i in ids}
     if len(shapes) != 1:
@@ -150,13 +160,18 @@ def make_batch(ids: list[InstanceId]) -> Batch:
         k = (i.seed, i.s)
         if k not in need or i.P > need[k].P:
             need[k] = i
-    data = {k: (patterns(i), labels(i)) for k, i in need.items()}
-    B, N = len(ids), ids[0].N
-    xi = np.zeros((B, Pmax, N), dtype=data[next(iter(data))][0].dtype)
-    y = np.ones((B, Pmax), dtype=np.int8)
-    mask = np.zeros((B, Pmax), dtype=bool)
-    for b, i in enumerate(ids):
-        x, lab = data[(i.seed, i.s)]
-        xi[b, : i.P], y[b, : i.P], mask[b, : i.P] = x[: i.P], lab[: i.P], True
+    row = {k: r for r, k in enumerate(need)}
+    first = patterns(next(iter(need.values())), 1)
+    xi_unique = np.zeros((len(need), Pmax, ids[0].N), dtype=first.dtype)
+    y_unique = np.ones((len(need), Pmax), dtype=np.int8)
+    for k, i in need.items():
+        xi_unique[row[k], : i.P], y_unique[row[k], : i.P] = patterns(i), labels(i)
+    source = np.array([row[(i.seed, i.s)] for i in ids], dtype=np.int64)
+    slot = np.zeros(len(ids), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for b, r in enumerate(source):
+        slot[b] = seen.get(r, 0)
+        seen[r] = slot[b] + 1
+    mask = np.arange(Pmax)[None, :] < np.array([i.P for i in ids])[:, None]
     w0 = np.stack([initial_weights(i) for i in ids])
-    return Batch(tuple(ids), xi, y, mask, w0)
+    return Batch(tuple(ids), xi_unique, source, slot, y_unique[source], mask, w0)

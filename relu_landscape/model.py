@@ -103,12 +103,20 @@ def project_sphere(w: Tensor) -> Tensor:
 
 @dataclass
 class TorchBatch:
-    """A ``instances.Batch`` on a torch device. xi int8 (binary inputs) or float32."""
+    """A ``instances.Batch`` on a torch device. Patterns int8 (+-1 inputs) or float32.
+
+    xi: [B, P, N] per-instance patterns; xi_unique: [S, P, N] the distinct pattern
+    matrices, with source/slot: int64 [B] (instance b uses xi_unique[source[b]] and is
+    the slot[b]-th instance doing so); y: [B, P]; mask: bool [B, P]; w0: float32 [B, K, n].
+    """
 
     xi: Tensor
     y: Tensor
     mask: Tensor
     w0: Tensor
+    xi_unique: Tensor | None = None
+    source: Tensor | None = None
+    slot: Tensor | None = None
 
     @property
     def K(self) -> int:
@@ -118,16 +126,54 @@ class TorchBatch:
     def n(self) -> int:
         return self.w0.shape[2]
 
+    def shared_patterns(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(xi_unique, source, slot); each instance its own source when not given."""
+        if self.xi_unique is not None:
+            return self.xi_unique, self.source, self.slot
+        rows = torch.arange(self.xi.shape[0], device=self.xi.device)
+        return self.xi, rows, torch.zeros_like(rows)
+
 
 def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
     """Move a generated batch to ``device``; binary weights become float32 +-1."""
-    w0 = torch.from_numpy(np.ascontiguousarray(batch.w0)).to(device, torch.float32)
+    xi_unique = torch.from_numpy(batch.xi_unique).to(device)
+    source = torch.from_numpy(batch.source).to(device)
     return TorchBatch(
-        xi=torch.from_numpy(batch.xi).to(device),
+        xi=xi_unique[source],
         y=torch.from_numpy(batch.y).to(device),
         mask=torch.from_numpy(batch.mask).to(device),
-        w0=w0,
+        w0=torch.from_numpy(np.ascontiguousarray(batch.w0)).to(device, torch.float32),
+        xi_unique=xi_unique,
+        source=source,
+        slot=torch.from_numpy(batch.slot).to(device),
     )
+
+
+def unit_major(xi: Tensor, K: int, dtype=torch.float32) -> Tensor:
+    """Patterns [S, P, N] -> [S, K, P, n] contiguous in ``dtype``.
+
+    The layout the training kernels read at every step: each unit's inputs form one
+    matrix, so W.xi is a plain batched matmul with no per-step transpose.
+    """
+    S, P, N = xi.shape
+    return xi.to(dtype).reshape(S, P, K, N // K).transpose(1, 2).contiguous()
+
+
+def dot_shared(w: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
+    """Unnormalised preactivations h [B, P, K] on shared pattern matrices.
+
+    w: [B, K, n]; xu: unit-major patterns [S, K, P, n] (``unit_major``); instance b
+    uses xu[source[b]] and occupies column slot[b] of its matrix's weight block. One
+    matmul per (matrix, unit) serves every instance on that matrix (e.g. all alphas of
+    a seed, or all replicas), which raises the arithmetic intensity of the step by
+    that count. Differentiable in w.
+    """
+    B, K, n = w.shape
+    S = xu.shape[0]
+    A = int(slot.max()) + 1
+    blocks = w.new_zeros(S, A, K, n).index_put((source, slot), w)
+    h = xu @ blocks.permute(0, 2, 3, 1)  # [S, K, P, A]
+    return h[source, :, :, slot].transpose(1, 2)
 
 
 # ----------------------------------------------------------- incremental flip cache
@@ -211,3 +257,32 @@ def apply_flip(cache: FlipCache, prop: FlipProposal, accept: Tensor) -> None:
     cache.h[rows, :, u] = torch.where(accept[:, None], prop.h_unit, cache.h[rows, :, u])
     cache.out = torch.where(accept[:, None], prop.out, cache.out)
     cache.wrong = torch.where(accept, prop.wrong, cache.wrong)
+
+
+def proposed_preact(cache: FlipCache, prop: FlipProposal) -> Tensor:
+    """Unnormalised preactivations h [B, P, K] after the proposed flips; pure, O(P K)."""
+    rows = torch.arange(cache.h.shape[0], device=cache.h.device)
+    h = cache.h.clone()
+    h[rows, :, prop.unit] = prop.h_unit
+    return h
+
+
+def violation(h: Tensor, y: Tensor, mask: Tensor, activation: str, n: int,
+              margin: float) -> Tensor:
+    """Stability-based energy per instance [B]: the summed violation of the margins.
+
+    h: unnormalised preactivations [B, P, K]; y: float +-1 [B, P]; mask: bool [B, P];
+    n inputs per unit. Sign units: per pattern, the sum of the (K+1)/2 smallest
+    relu(margin - sigma lambda_l), the least-action cost of putting a majority of
+    units at the margin (lambda units). ReLU units: relu(margin - sigma Delta) (Delta
+    units). With margin > 0 a zero energy implies zero errors. Pure; valid on any h
+    (a cache's, or ``proposed_preact``'s).
+    """
+    K = h.shape[-1]
+    if activation == "sign":
+        cost = torch.relu(margin - y[..., None] * h / math.sqrt(n))
+        per_pattern = cost.topk((K + 1) // 2, dim=-1, largest=False).values.sum(-1)
+    else:
+        stab = y * output_sum(h, activation) * field_scale(activation, n, K)
+        per_pattern = torch.relu(margin - stab)
+    return (per_pattern * mask).sum(-1)

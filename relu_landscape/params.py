@@ -16,14 +16,16 @@ def _f(default, **meta):
 
 
 @dataclass(frozen=True)
-class GDParams:
-    """Gradient descent (Adam) on the per-unit-sphere parametrisation, continuous weights.
+class DescentParams:
+    """Surrogate-loss descent (Adam), shared by gd, clipped_sgd and their replicated forms.
 
     ``margin`` is in units of the output field Delta (science.md §1); the loss is the
     mean over patterns of ``relu(margin - sigma*Delta)`` (hinge) or
-    ``softplus(-beta*sigma*Delta)/beta`` (cross_entropy). Stops at zero training errors.
-    Training uses the surrogates tanh(slope*lambda) (sign) and softplus(slope*lambda)/slope
+    ``softplus(-beta*sigma*Delta)/beta`` (cross_entropy), where Delta is computed with
+    the surrogates tanh(slope*lambda) + 0.1 lambda (sign) and softplus(slope*lambda)/slope
     (ReLU), the slope raised geometrically from 1 to ``slope_end`` over ``max_steps``.
+    ``batch_fraction`` < 1 makes it SGD: each step uses a random fraction of the
+    patterns. Stops at zero training errors (judged with the true activation).
     """
 
     loss: str = _f("hinge", choices=("hinge", "cross_entropy"))
@@ -32,29 +34,172 @@ class GDParams:
     lr: float = _f(0.05, gt=0.0)
     max_steps: int = _f(3000, min=1)
     slope_end: float = _f(10.0, gt=0.0)
+    batch_fraction: float = _f(1.0, gt=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class GDParams(DescentParams):
+    """Gradient descent on the per-unit-sphere parametrisation, continuous weights."""
+
+
+@dataclass(frozen=True)
+class ClippedSGDParams(DescentParams):
+    """Clipped / straight-through descent, binary weights: hidden h in [-1, 1], W = sign(h).
+
+    ``init_scale``: the hidden weights start at init_scale * W0.
+    """
+
+    lr: float = _f(0.02, gt=0.0)
+    init_scale: float = _f(0.5, gt=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class ReplicaParams:
+    """Replicas coupled to their centre (robust ensemble; science.md §3).
+
+    ``replicas`` copies start from independent random perturbations of W0 and feel
+    an elastic pull ``gamma * |u_r - centre|^2 / N`` towards their mean, gamma growing
+    geometrically from ``gamma_start`` to ``gamma_end``; the centre is the solution.
+    """
+
+    replicas: int = _f(5, min=2)
+    gamma_start: float = _f(0.01, gt=0.0)
+    gamma_end: float = _f(10.0, gt=0.0)
+
+
+@dataclass(frozen=True)
+class ReplicatedGDParams(ReplicaParams, GDParams):
+    """``gd`` on coupled replicas; the centre is projected onto the spheres."""
+
+
+@dataclass(frozen=True)
+class ReplicatedClippedSGDParams(ReplicaParams, ClippedSGDParams):
+    """``clipped_sgd`` on coupled replicas; the centre is the sign of the mean hidden h."""
 
 
 @dataclass(frozen=True)
 class AnnealParams:
     """Simulated annealing with single-weight Metropolis flips, binary weights.
 
-    Energy = number of misclassified patterns (a tie is an error). The inverse
+    ``energy``: "errors" (number of misclassified patterns, a tie is an error) or
+    "stability" (summed violation of the margins, ``model.violation``, with ``margin``
+    in units of lambda for sign units and of Delta for ReLU units). The inverse
     temperature grows geometrically from ``beta_start`` to ``beta_end`` over ``sweeps``
-    sweeps of N proposals each; a chain stops at zero errors.
+    sweeps of N proposals each; a chain stops at zero errors. The default energy is
+    "stability": on the binary perceptron at N = 1001 (100 sweeps) it solves 4/4
+    instances at alpha = 0.3, where the error count solves 0/4 even at alpha = 0.2.
     """
 
     sweeps: int = _f(300, min=1)
     beta_start: float = _f(0.5, gt=0.0)
     beta_end: float = _f(20.0, gt=0.0)
+    energy: str = _f("stability", choices=("errors", "stability"))
+    margin: float = _f(0.1, gt=0.0)
+
+
+@dataclass(frozen=True)
+class SBPIParams:
+    """Stochastic belief-propagation-inspired rule (SBPI), binary weights.
+
+    Baldassi, Braunstein, Brunel & Zecchina, PNAS 104, 11079 (2007), extended to the
+    committee by the least-action choice of the hidden units (science.md §3; details
+    in ``solvers/sbpi.py``). Integer
+    hidden states h (odd, |h| <= ``max_state``), W = sign(h); patterns are presented
+    one at a time in a fresh random order each epoch. A wrong pattern moves every
+    synapse of the chosen units by 2 sigma c_l xi; a barely right one (stability in
+    (0, ``theta``], in units of the unnormalised W.xi, so integers) moves, with
+    probability ``p_s``, only the synapses that already agree. Stops after an epoch
+    with zero errors or ``max_epochs``.
+    """
+
+    max_epochs: int = _f(500, min=1)
+    max_state: int = _f(101, min=1)
+    theta: int = _f(5, min=0)
+    p_s: float = _f(0.1, min=0.0, max=1.0)
 
 
 # name -> (parameter class, weight types it trains)
 SOLVER_PARAMS: dict[str, tuple[type, tuple[str, ...]]] = {
     "gd": (GDParams, ("continuous",)),
+    "replicated_gd": (ReplicatedGDParams, ("continuous",)),
     "anneal": (AnnealParams, ("binary",)),
+    "clipped_sgd": (ClippedSGDParams, ("binary",)),
+    "replicated_clipped_sgd": (ReplicatedClippedSGDParams, ("binary",)),
+    "sbpi": (SBPIParams, ("binary",)),
 }
 
-# name -> parameter class; filled in by the probes as they land
-PROBE_PARAMS: dict[str, type] = {}
+@dataclass(frozen=True)
+class LocalEnergyParams:
+    """Local energy under weight perturbations (science.md §2), ``draws`` per setting.
+
+    Continuous weights: W_li -> W_li (1 + s z_li), z ~ N(0, 1), each unit renormalised,
+    for ``points`` noise scales s evenly spaced in [0, s_max]. Binary weights: flip
+    D = round(d N) distinct weights, for ``points`` values of d evenly spaced in
+    [0, d_max].
+    """
+
+    draws: int = _f(64, min=2, max=10_000)
+    points: int = _f(9, min=2)
+    s_max: float = _f(2.0, gt=0.0)
+    d_max: float = _f(0.5, gt=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class RobustnessParams:
+    """Fraction of training patterns still correct under input noise (science.md §2).
+
+    +-1 inputs: each bit flipped with probability p; Gaussian inputs: noise of std p;
+    ``points`` values of p evenly spaced in [0, p_max], ``draws`` noise draws each.
+    """
+
+    draws: int = _f(32, min=2, max=10_000)
+    points: int = _f(9, min=2)
+    p_max: float = _f(0.3, gt=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class LocalEntropyParams:
+    """Sampled local entropy (binary weights): fraction of ``draws`` random D-flip
+    neighbours that are solutions, for D = 1 .. D_max (science.md §2, §5)."""
+
+    draws: int = _f(2000, min=1)
+    D_max: int = _f(4, min=1)
+
+
+@dataclass(frozen=True)
+class WalksParams:
+    """Random walks inside the solution space, ``walkers`` per solution (science.md §2).
+
+    ``steps`` proposals per walker, distance recorded at ``checkpoints`` evenly spaced
+    proposal counts. Binary: single uniform flips; continuous: W_l -> sphere-projected
+    W_l + step z, z ~ N(0, 1) per weight. A move is accepted only if every pattern
+    stays correct.
+    """
+
+    walkers: int = _f(4, min=1)
+    steps: int = _f(2000, min=1)
+    checkpoints: int = _f(10, min=1)
+    step: float = _f(0.05, gt=0.0)
+
+
+@dataclass(frozen=True)
+class EnumerateParams:
+    """Exact enumeration of all 2^N binary weight vectors, instances with N <= max_N.
+
+    Larger instances get no rows (a scan over several N enumerates the small ones).
+    About 2^24 vectors take minutes on a CPU; more needs a GPU.
+    """
+
+    max_N: int = _f(20, min=1, max=40)
+
+
+# name -> parameter class (implementations: relu_landscape.probes.PROBES)
+PROBE_PARAMS: dict[str, type] = {
+    "local_energy": LocalEnergyParams,
+    "robustness": RobustnessParams,
+    "local_entropy": LocalEntropyParams,
+    "walks": WalksParams,
+    "enumerate": EnumerateParams,
+}
 
 DEFAULT_SOLVER = {"binary": "anneal", "continuous": "gd"}

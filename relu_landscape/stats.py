@@ -76,7 +76,8 @@ def alpha_50(alpha, solved, trials, z: float = 1.959963984540054) -> Threshold:
 
     alpha: grid points; solved, trials: counts per point. A logistic fit in alpha is
     used when the data cross 1/2 with some points strictly between 0 and 1 (the
-    likelihood is then finite); otherwise the crossing is bracketed by the grid.
+    likelihood is then finite) and its interval is narrower than the grid bracket of
+    the crossing; otherwise the crossing is bracketed by the grid.
     """
     x = np.asarray(alpha, dtype=float)
     k = np.asarray(solved, dtype=float)
@@ -89,16 +90,21 @@ def alpha_50(alpha, solved, trials, z: float = 1.959963984540054) -> Threshold:
         return Threshold(float("nan"), float("nan"), float(x[0]), "bracket")
     if not below.any():
         return Threshold(float("nan"), float(x[-1]), float("nan"), "bracket")
+    # bracket: last point at or above 1/2 and the first point below it after that
+    last_above = x[above].max()
+    later = below & (x > last_above)
+    first_below = x[later].min() if later.any() else x[below].min()
+    lo, hi = sorted((last_above, first_below))
+    bracket = Threshold(float((lo + hi) / 2), float(lo), float(hi), "bracket")
     if ((frac > 0) & (frac < 1)).any():
         beta, cov = _logistic_fit(x, k, n)
         if beta[1] < 0:
             a50 = -beta[0] / beta[1]
             grad = np.array([-1 / beta[1], beta[0] / beta[1] ** 2])
             se = float(np.sqrt(grad @ cov @ grad))
-            return Threshold(float(a50), float(a50 - z * se), float(a50 + z * se), "logistic")
-    # bracket: last point at or above 1/2 and the first point below it after that
-    last_above = x[above].max()
-    first_below = x[below & (x > last_above)].min() if (below & (x > last_above)).any() \
-        else x[below].min()
-    lo, hi = sorted((last_above, first_below))
-    return Threshold(float((lo + hi) / 2), float(lo), float(hi), "bracket")
+            # a fit resting on a single intermediate point can be wider than the grid
+            # itself says; the bracket is then the more honest interval
+            if 2 * z * se <= hi - lo:
+                return Threshold(float(a50), float(a50 - z * se), float(a50 + z * se),
+                                 "logistic")
+    return bracket

@@ -39,7 +39,7 @@ INVALID = [
     ("unknown solver param", GOOD + "\n[solver.continuous]\nlearning_rate = 1\n", "solver.continuous.learning_rate: unknown key"),
     ("solver param range", GOOD + "\n[solver.continuous]\nlr = -1.0\n", "solver.continuous.lr: got -1.0; must be > 0"),
     ("bad backend", GOOD + '\n[execution]\nbackend = "spark"\n', "execution.backend: unknown value 'spark'"),
-    ("bad shard size", GOOD + "\n[execution]\nshard_size = 0\n", "execution.shard_size: got 0"),
+    ("bad shard size", GOOD + "\n[execution]\nshard_size = -1\n", "execution.shard_size: got -1"),
     ("unknown probe", GOOD + "\n[probes.nonsense]\n", "probes.nonsense: unknown probe"),
     ("bad inputs", 'inputs = "ternary"\n' + GOOD, "inputs: unknown value 'ternary'"),
     ("missing alpha", GOOD.replace("alpha = [0.2, 0.5]", ""), "grid.alpha: missing"),

@@ -17,6 +17,7 @@ RULES = {
     "relu_landscape.solvers": {"ray"},
     "relu_landscape.scan.runner": {"ray"},
     "relu_landscape.analysis.capacity": {"torch", "ray"},
+    "relu_landscape.analysis.report": {"torch", "ray"},
     "relu_landscape.stats": {"torch", "ray", "polars"},
     "relu_landscape.cli": {"torch", "ray", "polars"},
 }

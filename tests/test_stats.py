@@ -33,6 +33,12 @@ def test_alpha_50_recovers_logistic_truth():
     assert t.low < 0.7 < t.high and t.high - t.low < 0.02
 
 
+def test_alpha_50_single_intermediate_point_falls_back_to_bracket():
+    # one point strictly between 0 and 1: the logistic interval would span the grid
+    t = stats.alpha_50([0.25, 0.5, 0.75, 1.0], [12, 12, 1, 0], [12, 12, 12, 12])
+    assert t.method == "bracket" and (t.low, t.high) == (0.5, 0.75)
+
+
 def test_alpha_50_bracket_and_out_of_grid():
     t = stats.alpha_50([0.2, 0.4, 0.6], [10, 10, 0], [10, 10, 10])
     assert (t.method, t.low, t.high, t.alpha_50) == ("bracket", 0.4, 0.6, pytest.approx(0.5))

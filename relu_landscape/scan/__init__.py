@@ -2,7 +2,13 @@
 
 ``run_scan(spec, out, ...)`` is the library entry point behind ``relu-landscape scan``.
 Backends: "ray" (``scan.ray_backend``: embedded local Ray, or a cluster address) and
-"local" (``scan.local``: in-process). Both run ``scan.runner.execute`` per shard.
+"local" (``scan.local``: in-process). Both run ``scan.runner.execute`` per shard and
+expose ``connect(execution)``, a context manager yielding a pool with
+``device_kind`` and ``run(shards, root, provenance, events)``.
+
+Rerunning the same spec into the same output resumes it: every shard whose files are
+complete and valid is skipped, missing or corrupt ones are recomputed, so the final
+dataset equals that of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -11,22 +17,33 @@ import dataclasses
 import importlib
 import json
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from tqdm import tqdm
 
 from relu_landscape import store
 from relu_landscape.config import ScanSpec
 from relu_landscape.errors import InvalidConfigError
-from relu_landscape.scan.plan import Shard, plan_shards
+from relu_landscape.scan.plan import (
+    Shard,
+    cell_of,
+    instances,
+    plan_shards,
+    shard_size_for,
+)
+from relu_landscape.scan.progress import Progress
 
-BACKENDS = {"ray": "relu_landscape.scan.ray_backend", "local": "relu_landscape.scan.local"}
+BACKENDS = {
+    "ray": "relu_landscape.scan.ray_backend",
+    "local": "relu_landscape.scan.local",
+}
 
 
 @dataclass
 class ScanReport:
-    """What a scan did. ``failed``: (shard_id, last error) of shards that kept failing."""
+    """What a scan did. ``failed``/``retried``: (shard_id, error); ``nodes``: shards
+    completed per Ray node id ("local" for the local backend)."""
 
     out: str
     shards: int
@@ -36,6 +53,7 @@ class ScanReport:
     wall_s: float
     retried: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
 
     @property
     def instances_per_s(self) -> float:
@@ -43,68 +61,126 @@ class ScanReport:
 
 
 def pending(shards: list[Shard], out: str | Path) -> list[Shard]:
-    """Shards whose runs file is missing, truncated, corrupt or of another shard."""
+    """Shards with a missing, truncated or corrupt file in any table.
+
+    The runs file, written last, must be complete with one row per instance; every
+    other table's file of the shard, where present, must be valid too.
+    """
+    others = {}
+    for path in store.shard_files(out):
+        if path.parents[3].name != "runs":
+            others.setdefault(path.stem, []).append(path)
     return [
-        s for s in shards
+        s
+        for s in shards
         if not store.shard_complete(
             store.shard_path(out, "runs", s.activation, s.weights, s.K, s.shard_id),
-            s.shard_id, s.size)
+            s.shard_id,
+            s.size,
+        )
+        or not all(
+            store.shard_complete(p, s.shard_id) for p in others.get(s.shard_id, [])
+        )
     ]
 
 
-def _check_same_spec(spec: ScanSpec, out: Path, resume: bool) -> None:
+def _previous(out: Path, spec: ScanSpec) -> dict:
+    """The ``scan.json`` of ``out`` if any; refuses one written for another spec."""
     marker = out / "scan.json"
     if not marker.exists():
-        return
-    previous = json.loads(marker.read_text()).get("config_hash")
-    if previous != spec.config_hash:
+        return {}
+    previous = json.loads(marker.read_text())
+    if previous.get("config_hash") != spec.config_hash:
         raise InvalidConfigError(
-            f"--out: {out} holds results of another spec (config hash {previous}, this one "
-            f"{spec.config_hash}); choose a new --out directory"
+            f"--out: {out} holds results of another spec (config hash "
+            f"{previous.get('config_hash')}, this one {spec.config_hash}); "
+            "choose a new --out directory"
         )
-    if not resume:
+    size = spec.execution.shard_size
+    if size and previous.get("shard_size") not in (None, size):
         raise InvalidConfigError(
-            f"--out: {out} already holds results of this spec; pass --resume to complete "
-            "it (complete shards are kept) or choose a new --out directory"
+            f"execution.shard_size: {out} was planned with shard_size = "
+            f"{previous['shard_size']}, not {size}; omit it or pass "
+            f"{previous['shard_size']} to resume (another size would plan other shards)"
+        )
+    return previous
+
+
+def _check_no_strangers(shards: list[Shard], out: Path) -> None:
+    known = {s.shard_id for s in shards}
+    strangers = [p for p in store.shard_files(out) if p.stem not in known]
+    if strangers:
+        raise InvalidConfigError(
+            f"--out: {len(strangers)} shard file(s) under {out} "
+            f"(e.g. {strangers[0]}) are "
+            "not in this scan's plan (another package version or shard size); "
+            "choose a new --out directory or move them away"
         )
 
 
-def run_scan(spec: ScanSpec, out: str | Path, *, resume: bool = False,
-             progress: bool = True) -> ScanReport:
+def _plan(
+    spec: ScanSpec, out: Path, size: int, provenance: store.Provenance
+) -> tuple[list[Shard], list[Shard]]:
+    """(all shards, pending shards) of ``spec`` at this shard size; records the plan."""
+    shards = plan_shards(spec, size)
+    _check_no_strangers(shards, out)
+    store.write_json(
+        out / "scan.json",
+        {
+            "config_hash": spec.config_hash,
+            "shard_size": size,
+            "spec": dataclasses.asdict(spec),
+            "provenance": dataclasses.asdict(provenance),
+        },
+    )
+    store.remove_temporaries(out)
+    return shards, pending(shards, out)
+
+
+def run_scan(
+    spec: ScanSpec,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    on_dispatch: Callable[[Shard, dict], None] | None = None,
+) -> ScanReport:
     """Run every pending shard of ``spec`` into ``out`` and return a report.
 
-    One writer per output (``store.WriterLock``); complete shards are skipped, so an
-    interrupted scan rerun with ``resume=True`` ends with the same dataset.
+    One writer per output (``store.WriterLock``, else ``StoreLockedError``). Complete
+    shards are skipped, so rerunning an interrupted scan completes it; when nothing is
+    pending no backend is started. ``on_dispatch(shard, {"pid", "node_id"})`` is
+    called whenever a shard is handed to a worker (monitoring; fault injection).
     """
     out = Path(out)
-    shards = plan_shards(spec)
     backend = importlib.import_module(BACKENDS[spec.execution.backend])
-    with store.WriterLock(out):
-        _check_same_spec(spec, out, resume)
+    with store.WriterLock(out), ExitStack() as stack:
+        size = _previous(out, spec).get("shard_size") or spec.execution.shard_size
+        pool = None
+        if not size:  # the default size depends on the workers' device type
+            pool = stack.enter_context(backend.connect(spec.execution))
+            size = shard_size_for(spec, pool.device_kind)
         provenance = store.Provenance(config_hash=spec.config_hash)
-        store.write_json(out / "scan.json", {
-            "config_hash": spec.config_hash, "spec": dataclasses.asdict(spec),
-            "provenance": dataclasses.asdict(provenance),
-        })
-        todo = pending(shards, out)
-        report = ScanReport(str(out), len(shards), len(todo), len(shards) - len(todo),
-                            sum(s.size for s in todo), 0.0)
-        bar = tqdm(total=report.instances_run, unit="inst", disable=not progress,
-                   desc=f"{len(todo)} shards", dynamic_ncols=True)
-        solved = [0]
-
-        def on_done(summary: dict) -> None:
-            solved[0] += summary["solved"]
-            bar.update(summary["instances"])
-            bar.set_postfix(solved=f"{solved[0]}/{bar.n}")
-
-        def on_retry(shard_id: str, error: str) -> None:
-            report.retried.append((shard_id, error))
-            bar.write(f"retrying shard {shard_id}: {error}")
-
+        shards, todo = _plan(spec, out, size, provenance)
+        report = ScanReport(
+            str(out),
+            len(shards),
+            len(todo),
+            len(shards) - len(todo),
+            sum(s.size for s in todo),
+            0.0,
+        )
+        if todo and pool is None:
+            pool = stack.enter_context(backend.connect(spec.execution))
+        cells = len({cell_of(i) for i in instances(spec)})
+        events = Progress(
+            todo, cells, enabled=progress and bool(todo), hook=on_dispatch
+        )
         started = time.perf_counter()
-        report.failed = backend.run_shards(todo, str(out), provenance, spec.execution,
-                                           on_done=on_done, on_retry=on_retry)
-        report.wall_s = time.perf_counter() - started
-        bar.close()
+        try:
+            if todo:
+                report.failed = pool.run(todo, str(out), provenance, events)
+        finally:
+            report.wall_s = time.perf_counter() - started
+            events.close()
+        report.retried, report.nodes = events.retried, dict(events.nodes)
     return report

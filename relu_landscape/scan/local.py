@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from relu_landscape.config import Execution
 from relu_landscape.scan import runner
 from relu_landscape.scan.plan import Shard
+from relu_landscape.scan.progress import Events
 from relu_landscape.store import Provenance
 
+NODE_ID = "local"
 
-def run_shards(shards: list[Shard], root: str, provenance: Provenance,
-               execution: Execution, *, on_done: Callable[[dict], None],
-               on_retry: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
-    """Run shards one after another; return (shard_id, last error) of failed ones."""
-    failures = []
-    for shard in shards:
-        for attempt in range(execution.max_retries + 1):
-            try:
-                on_done(runner.execute(shard, root, provenance, device=execution.device,
-                                       torch_threads=execution.torch_threads))
+
+class LocalPool:
+    """Runs shards one after another in this process, on ``execution.device``."""
+
+    def __init__(self, execution: Execution):
+        self.execution = execution
+        self.device_kind = runner.pick_device(execution.device)
+
+    def run(
+        self, shards: list[Shard], root: str, provenance: Provenance, events: Events
+    ) -> list[tuple[str, str]]:
+        """Run ``shards``; return (shard_id, last error) of those that kept failing."""
+        failures = []
+        worker = {"pid": os.getpid(), "node_id": NODE_ID}
+        for shard in shards:
+            for attempt in range(self.execution.max_retries + 1):
+                events.on_dispatch(shard, worker)
+                try:
+                    summary = runner.execute(
+                        shard,
+                        root,
+                        provenance,
+                        device=self.execution.device,
+                        torch_threads=self.execution.torch_threads,
+                    )
+                except Exception as exc:  # noqa: BLE001 - reported per shard, scan goes on
+                    error = f"{type(exc).__name__}: {exc}"
+                    if attempt < self.execution.max_retries:
+                        events.on_retry(shard, error)
+                    continue
+                events.on_done({**summary, **worker})
                 break
-            except Exception as exc:  # noqa: BLE001 - reported per shard, scan goes on
-                error = f"{type(exc).__name__}: {exc}"
-                if attempt < execution.max_retries and on_retry is not None:
-                    on_retry(shard.shard_id, error)
-        else:
-            failures.append((shard.shard_id, error))
-    return failures
+            else:
+                failures.append((shard.shard_id, error))
+        return failures
+
+
+@contextmanager
+def connect(execution: Execution) -> Iterator[LocalPool]:
+    """The local pool (nothing to start or stop)."""
+    yield LocalPool(execution)

@@ -5,6 +5,12 @@ A shard is the unit of work, of writing and of resume: instances that share
 ordered seed-major, so all alphas of a seed land in the same shard and share one
 pattern matrix (alpha grid = prefixes). A shard's id is a content hash of its
 instances, its solver and probe settings and the result-schema version.
+
+Shard size is a number of instances: ``execution.shard_size``, or when that is 0 the
+default for the device type the workers use (``DEFAULT_SHARD_SIZE``: a GPU call is
+only efficient with a large batch, a CPU worker wants short shards for fine-grained
+resume and load balance). The size chosen is recorded in ``OUT/scan.json`` and reused
+on resume, since another size would plan other shards.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from dataclasses import dataclass
 from relu_landscape.config import ProbeSpec, ScanSpec, SolverSpec
 from relu_landscape.instances import InstanceId
 from relu_landscape.store import SCHEMA_VERSION
+
+DEFAULT_SHARD_SIZE = {"cpu": 64, "cuda": 1024}
+"""Instances per shard when ``execution.shard_size`` is 0, by device type."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,19 @@ class Shard:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @property
+    def cells(self) -> dict[tuple, int]:
+        """Instances of this shard per grid cell (``cell_of``)."""
+        counts: dict[tuple, int] = {}
+        for i in self.ids:
+            counts[cell_of(i)] = counts.get(cell_of(i), 0) + 1
+        return counts
+
+
+def cell_of(i: InstanceId) -> tuple:
+    """The grid cell of an instance: (activation, weights, K, N, alpha); seeds vary."""
+    return (i.activation, i.weights, i.K, i.N, i.alpha)
 
 
 def _shard_id(ids, solver: SolverSpec, probes) -> str:
@@ -64,12 +86,16 @@ def instances(spec: ScanSpec) -> list[InstanceId]:
     ]
 
 
-def plan_shards(spec: ScanSpec) -> list[Shard]:
-    """Split the grid into shards of at most ``execution.shard_size`` instances."""
+def shard_size_for(spec: ScanSpec, device_kind: str) -> int:
+    """Instances per shard: ``execution.shard_size``, else the device type's default."""
+    return spec.execution.shard_size or DEFAULT_SHARD_SIZE[device_kind]
+
+
+def plan_shards(spec: ScanSpec, size: int) -> list[Shard]:
+    """Split the grid into shards of <= ``size`` instances of one shape and solver."""
     groups: dict[tuple, list[InstanceId]] = {}
     for i in instances(spec):
         groups.setdefault((i.activation, i.weights, i.K, i.N), []).append(i)
-    size = spec.execution.shard_size
     shards = []
     for (act, w, K, N), ids in groups.items():
         solver = spec.solver_for(w)

@@ -14,7 +14,8 @@ import pyarrow as pa
 import torch
 
 from relu_landscape import model, store
-from relu_landscape.instances import make_batch, stream_key
+from relu_landscape.instances import InstanceId, make_batch, stream_key
+from relu_landscape.probes import PROBES
 from relu_landscape.scan.plan import Shard
 from relu_landscape.solvers import SOLVERS
 
@@ -61,7 +62,34 @@ def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
         "device": [device] * len(ids),
         "shard_id": [shard.shard_id] * len(ids),
     }
-    return {"runs": pa.Table.from_pydict(runs, schema=store.RUNS_SCHEMA)}
+    tables = probe_tables(shard, batch, res.weights, res.solved)
+    return {**tables, "runs": pa.Table.from_pydict(runs, schema=store.RUNS_SCHEMA)}
+
+
+def probe_tables(shard: Shard, batch: model.TorchBatch, weights: torch.Tensor,
+                 solved: torch.Tensor) -> dict[str, pa.Table]:
+    """Run every configured probe that applies to the shard's weight type on its solved
+    instances; one table per probe (none when no row), keyed by run_id."""
+    pick = torch.nonzero(solved).flatten()
+    ids: list[InstanceId] = [shard.ids[b] for b in pick.tolist()]
+    sub = model.TorchBatch(batch.xi[pick], batch.y[pick], batch.mask[pick], batch.w0[pick])
+    tables = {}
+    for spec in shard.probes:
+        probe = PROBES[spec.name]
+        if not ids or shard.weights not in probe.weights:
+            continue
+        keys = [stream_key(i, f"probe/{spec.name}") for i in ids]
+        with torch.no_grad():
+            result = probe.run(sub, weights[pick], activation=shard.activation,
+                               weights=shard.weights, params=spec.params, keys=keys)
+        if len(result.instance) == 0:
+            continue
+        rows = [ids[r] for r in result.instance]
+        columns = {"run_id": [i.run_id for i in rows], "N": [i.N for i in rows],
+                   "alpha": [i.alpha for i in rows], "solver": [shard.solver.name] * len(rows),
+                   **{k: pa.array(v, from_pandas=True) for k, v in result.columns.items()}}
+        tables[spec.name] = pa.table(columns).cast(store.SCHEMAS[spec.name])
+    return tables
 
 
 def execute(shard: Shard, root: str, provenance: store.Provenance, *,

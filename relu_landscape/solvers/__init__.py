@@ -14,9 +14,9 @@ adding a solver is one new module, one line here and one in ``params.SOLVER_PARA
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from relu_landscape.solvers import anneal, gd
+from relu_landscape.solvers import anneal, clipped_sgd, gd, replicated, sbpi
 from relu_landscape.solvers.base import SolveResult
 
 __all__ = ["SOLVERS", "SolveResult"]
@@ -24,5 +24,9 @@ __all__ = ["SOLVERS", "SolveResult"]
 
 SOLVERS: dict[str, Callable[..., SolveResult]] = {
     "gd": gd.solve,
+    "replicated_gd": replicated.solve_gd,
     "anneal": anneal.solve,
+    "clipped_sgd": clipped_sgd.solve,
+    "replicated_clipped_sgd": replicated.solve_clipped_sgd,
+    "sbpi": sbpi.solve,
 }

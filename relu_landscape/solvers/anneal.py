@@ -1,10 +1,12 @@
-"""Simulated annealing with single-weight Metropolis flips, binary weights (science.md §3).
+"""Simulated annealing with single-weight Metropolis flips, binary weights (§3).
 
-Energy = number of misclassified patterns (ties count). Every chain proposes one flip
-per step, chosen uniformly among its N weights; the change in energy comes from the
-model's incremental flip cache (O(P) work per proposal, no forward pass). The inverse
-temperature is constant within a sweep of N proposals and grows geometrically from
-``beta_start`` to ``beta_end``. A chain freezes once it has zero errors.
+Energy: the number of misclassified patterns (ties count), or the summed violation of
+the margins (``model.violation``), which still sees progress on patterns that stay
+wrong. Every chain proposes one flip per step, chosen uniformly among its N weights;
+the proposal's effect comes from the model's incremental flip cache (O(P K) work per
+proposal, never a forward pass). The inverse temperature is constant within a sweep
+of N proposals and grows geometrically from ``beta_start`` to ``beta_end``. A chain
+freezes once it has zero errors.
 """
 
 from __future__ import annotations
@@ -13,38 +15,86 @@ import time
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from relu_landscape import model
-from relu_landscape.model import TorchBatch
+from relu_landscape.model import FlipCache, FlipProposal, TorchBatch
 from relu_landscape.params import AnnealParams
 from relu_landscape.solvers.base import SolveResult, finish, random_block
 
 
-def solve(batch: TorchBatch, activation: str, params: AnnealParams, keys: list[int], *,
-          progress=None) -> SolveResult:
+def energy(cache: FlipCache, params: AnnealParams, n: int) -> Tensor:
+    """The annealed energy [B] of the cache's current weights (full, from cache.h)."""
+    if params.energy == "errors":
+        return cache.wrong.to(torch.float64)
+    return model.violation(
+        cache.h, cache.y, cache.mask, cache.activation, n, params.margin
+    ).to(torch.float64)
+
+
+def proposed_energy(
+    cache: FlipCache, prop: FlipProposal, params: AnnealParams, n: int
+) -> Tensor:
+    """The energy [B] after the proposed flips; pure."""
+    if params.energy == "errors":
+        return prop.wrong.to(torch.float64)
+    h = model.proposed_preact(cache, prop)
+    return model.violation(
+        h, cache.y, cache.mask, cache.activation, n, params.margin
+    ).to(torch.float64)
+
+
+def sweep(
+    cache: FlipCache,
+    e: Tensor,
+    solved: Tensor,
+    steps: Tensor,
+    beta: float,
+    u: Tensor,
+    params: AnnealParams,
+) -> Tensor:
+    """N Metropolis proposals per chain; mutates cache, solved, steps; returns energy.
+
+    u: uniforms [B, N, 2] (which weight, acceptance).
+    """
+    B, K, n = cache.w.shape
+    N = K * n
+    flat = (u[..., 0] * N).long().clamp(max=N - 1)
+    unit, index = flat // n, flat % n
+    log_u = torch.log(u[..., 1])
+    for t in range(N):
+        prop = model.flip_delta(cache, unit[:, t], index[:, t])
+        e_new = proposed_energy(cache, prop, params, n)
+        accept = (log_u[:, t] < -beta * (e_new - e)) & ~solved
+        model.apply_flip(cache, prop, accept)
+        e = torch.where(accept, e_new, e)
+        steps += (~solved).long()
+        solved |= cache.wrong == 0
+    return e
+
+
+def solve(
+    batch: TorchBatch,
+    activation: str,
+    params: AnnealParams,
+    keys: list[int],
+    *,
+    progress=None,
+) -> SolveResult:
     """Anneal every chain until zero errors or ``sweeps`` sweeps of N proposals."""
     started = time.perf_counter()
     B, K, n = batch.w0.shape
-    N = K * n
     dev = batch.w0.device
     cache = model.flip_cache(batch.w0, batch.xi, batch.y, activation, batch.mask)
+    e = energy(cache, params, n)
     solved = cache.wrong == 0
     steps = torch.zeros(B, dtype=torch.int64, device=dev)
     betas = np.geomspace(params.beta_start, params.beta_end, params.sweeps)
-    for sweep, beta in enumerate(betas):
+    for k, beta in enumerate(betas):
         if bool(solved.all()):
             break
-        u = random_block(keys, sweep, (N, 2), dev)
-        flat = (u[..., 0] * N).long().clamp(max=N - 1)
-        unit, index = flat // n, flat % n
-        log_u = torch.log(u[..., 1])
-        for t in range(N):
-            prop = model.flip_delta(cache, unit[:, t], index[:, t])
-            d_energy = (prop.wrong - cache.wrong).to(log_u.dtype)
-            accept = (log_u[:, t] < -beta * d_energy) & ~solved
-            model.apply_flip(cache, prop, accept)
-            steps += (~solved).long()
-            solved |= cache.wrong == 0
+        u = random_block(keys, k, (K * n, 2), dev)
+        e = sweep(cache, e, solved, steps, float(beta), u, params)
         if progress is not None:
-            progress((sweep + 1) / params.sweeps)
+            progress((k + 1) / params.sweeps)
     return finish(batch, activation, cache.w, steps, started)

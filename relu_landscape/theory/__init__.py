@@ -18,6 +18,8 @@ d(z) at the q -> 1 limit   relu_landscape.theory.distance
 RS capacity, q, s          relu_landscape.theory.rs
 1RSB capacity (K = inf)    relu_landscape.theory.rsb1
 tables                     relu_landscape.theory.table
+Franz-Parisi local entropy relu_landscape.theory.franz_parisi
+dense-region local entropy relu_landscape.theory.dense
 =========================  ==============================
 """
 
@@ -29,7 +31,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from relu_landscape.errors import InvalidConfigError
+from relu_landscape.theory import dense as _dense
 from relu_landscape.theory import energetic as _energetic
+from relu_landscape.theory import franz_parisi as _franz_parisi
 from relu_landscape.theory import rs as _rs
 from relu_landscape.theory import table as _table
 from relu_landscape.theory import validate as _validate
@@ -40,7 +44,9 @@ __all__ = [
     "Estimate",
     "capacity_table",
     "curve_table",
+    "dense_local_entropy_curve",
     "energetic_term",
+    "franz_parisi_curve",
     "kappa",
     "rs_capacity",
     "rs_entropy",
@@ -230,3 +236,47 @@ def curve_table(
     return _table.curve_rows(
         activation, weights, K, alphas, tie=tie, precision=precision
     )
+
+
+def franz_parisi_curve(
+    activation: str,
+    K: float,
+    alpha: float,
+    ds: Iterable[float],
+    *,
+    weights: str = "binary",
+    damping: float = 0.5,
+) -> list[dict]:
+    """Franz-Parisi local entropy of a typical solution at each distance d (§5).
+
+    Binary weights; sign K = 1 (perceptron) or K = inf, ReLU K = inf. Rows, in
+    the order of ``ds``: "kind" ("franz_parisi"), "activation", "weights", "K"
+    (1 or "inf"), "alpha", "d", "local_entropy" (per weight, natural log; nan
+    when not converged), "converged", and the order parameters "q0",
+    "p" = 1 - 2d, "t", "q1", "ph", "th", "q1h". Continued in d from
+    d0 = (1 - q0)/2, where it equals s(alpha).
+    """
+    ds = list(ds)
+    _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
+    return _franz_parisi.curve_rows(activation, K, alpha, ds, damping=damping)
+
+
+def dense_local_entropy_curve(
+    activation: str,
+    K: float,
+    alpha: float,
+    ds: Iterable[float],
+    *,
+    weights: str = "binary",
+    damping: float = 0.5,
+) -> list[dict]:
+    """Local entropy of the densest regions (y -> infinity) at each distance d.
+
+    Same cases and key columns as ``franz_parisi_curve`` (kind "dense"); "p",
+    "q1", "omega" = y (q1 - q0), "ph", "q0h", "delta" = y (q1h - q0h). The centre
+    is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
+    is beyond the range in which the distance constraint binds.
+    """
+    ds = list(ds)
+    _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
+    return _dense.curve_rows(activation, K, alpha, ds, damping=damping)

@@ -11,8 +11,21 @@ from relu_landscape.config import load_config
 from relu_landscape.scan import plan, run_scan
 from tests.conftest import tiny_spec_toml
 
-COMPARED = ["run_id", "activation", "weights", "K", "N", "P", "alpha", "s", "solver",
-            "solved", "errors", "min_stability", "steps"]
+COMPARED = [
+    "run_id",
+    "activation",
+    "weights",
+    "K",
+    "N",
+    "P",
+    "alpha",
+    "s",
+    "solver",
+    "solved",
+    "errors",
+    "min_stability",
+    "steps",
+]
 
 
 @pytest.fixture
@@ -40,9 +53,10 @@ def test_tiny_scan_on_local_ray(ray_local, spec_path, tmp_path, capsys):
     meta = store.read_provenance(next((out / "runs").rglob("*.parquet")))
     assert meta["config_hash"] == spec.config_hash
     # every shard file is named by its id and sits in its own partition
-    for shard in plan.plan_shards(spec):
-        path = store.shard_path(out, "runs", shard.activation, shard.weights, shard.K,
-                                shard.shard_id)
+    for shard in plan.plan_shards(spec, spec.execution.shard_size):
+        path = store.shard_path(
+            out, "runs", shard.activation, shard.weights, shard.K, shard.shard_id
+        )
         assert store.shard_complete(path, shard.shard_id, shard.size)
 
 
@@ -52,17 +66,29 @@ def test_local_and_ray_backends_agree_value_for_value(ray_local, spec_path, tmp_
     for backend in ("ray", "local"):
         spec = load_config(spec_path, overrides={"execution": {"backend": backend}})
         run_scan(spec, tmp_path / backend, progress=False)
-        frames.append(store.read_runs(tmp_path / backend).select(COMPARED).sort("run_id"))
+        frames.append(
+            store.read_runs(tmp_path / backend).select(COMPARED).sort("run_id")
+        )
     assert frames[0].equals(frames[1])
 
 
-def test_rerun_needs_resume_and_skips_complete_shards(spec_path, tmp_path, capsys):
+def test_rerun_skips_complete_shards_and_refuses_other_specs(
+    spec_path, tmp_path, capsys
+):
     spec = load_config(spec_path, overrides={"execution": {"backend": "local"}})
     out = tmp_path / "out"
     first = run_scan(spec, out, progress=False)
-    assert first.run == first.shards and not first.failed
-    assert main(["scan", str(spec_path), "--out", str(out), "--backend", "local"]) == 2
-    assert "pass --resume" in capsys.readouterr().err
-    again = run_scan(spec, out, resume=True, progress=False)
-    assert again.run == 0 and again.skipped == first.shards
+    assert (
+        first.run == first.shards and not first.failed and first.nodes == {"local": 12}
+    )
+    # rerunning the same command resumes: nothing pending, no backend started
+    assert main(["scan", str(spec_path), "--out", str(out), "--quiet"]) == 0
+    assert "0 run, 12 skipped" in capsys.readouterr().out
     assert store.read_runs(out).height == 36
+    # another shard size would plan other shards (duplicates): refused, one line
+    assert main(["scan", str(spec_path), "--out", str(out), "--shard-size", "5"]) == 2
+    assert "execution.shard_size: " in capsys.readouterr().err
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_spec_toml(seeds="2"))
+    assert main(["scan", str(other), "--out", str(out)]) == 2
+    assert "holds results of another spec" in capsys.readouterr().err

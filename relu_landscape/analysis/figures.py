@@ -1,0 +1,266 @@
+"""Figures of the report (matplotlib, Agg backend): one function per figure, shared style.
+
+Each function takes analysis frames and returns a matplotlib Figure; ``save`` writes
+a PNG and closes it. Axes carry units, error bars are 95% intervals (Wilson for
+P(solved), those of ``stats.alpha_50`` for thresholds) or one standard error
+(probe curves, as labelled).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from relu_landscape.analysis.geometry import Curve, entropy_bound  # noqa: E402
+
+STYLE = {
+    "figure.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 9,
+    "axes.titlesize": 10,
+}
+COLORS = {"sign": "tab:blue", "relu": "tab:red"}
+PANELS = [
+    ("sign", "binary"),
+    ("sign", "continuous"),
+    ("relu", "binary"),
+    ("relu", "continuous"),
+]
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` and release it."""
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def _grid(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            rows,
+            cols,
+            figsize=(width * cols, height * rows),
+            squeeze=False,
+            layout="constrained",
+        )
+    return fig, axes.ravel()
+
+
+def _label(key: dict) -> str:
+    return ", ".join(f"{k}={key[k]}" for k in ("K", "N", "solver", "alpha") if k in key)
+
+
+def plot_solved_fraction(cells: pl.DataFrame, theory: pl.DataFrame) -> Figure:
+    """P(solved) versus alpha, one panel per (activation, weights), Wilson error bars.
+
+    A dotted vertical line of the same colour marks the RS capacity of each K.
+    """
+    fig, axes = _grid(2, 2)
+    rs = theory.filter(pl.col("level") == "RS")
+    for ax, (act, wts) in zip(axes, PANELS, strict=True):
+        ax.set(
+            title=f"{act} units, {wts} weights",
+            xlabel="alpha = P/N (patterns per weight)",
+            ylabel="P(solved)",
+            ylim=(-0.05, 1.05),
+        )
+        panel = cells.filter((pl.col("activation") == act) & (pl.col("weights") == wts))
+        for i, ((K, N, solver), g) in enumerate(
+            panel.group_by(["K", "N", "solver"], maintain_order=True)
+        ):
+            color = f"C{i}"
+            p = g["p_solved"].to_numpy()
+            # clip: Wilson bounds at p = 0 or 1 differ from p by rounding only
+            err = np.clip(
+                np.stack([p - g["p_low"].to_numpy(), g["p_high"].to_numpy() - p]),
+                0,
+                None,
+            )
+            ax.errorbar(
+                g["alpha"],
+                p,
+                yerr=err,
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=color,
+                label=_label({"K": K, "N": N, "solver": solver}),
+            )
+            ac = rs.filter(
+                (pl.col("activation") == act)
+                & (pl.col("weights") == wts)
+                & (pl.col("K") == K)
+            )["alpha_c"]
+            if ac.len() and np.isfinite(ac[0]):
+                ax.axvline(ac[0], color=color, ls=":", lw=1)
+        if panel.height:
+            ax.legend(title="dotted: RS alpha_c", fontsize=7, title_fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "not in this scan", ha="center", transform=ax.transAxes)
+    return fig
+
+
+def plot_capacity_vs_K(joined: pl.DataFrame, theory: pl.DataFrame) -> Figure:
+    """alpha_c versus K: RS theory curves and K = infinity asymptotes, alpha_50 on top.
+
+    One panel per weight type; theory lines per activation, dashed horizontal lines
+    for K = infinity (RS) and dotted ones for 1RSB; measured alpha_50 with its 95%
+    interval as points (one marker shape per N and solver).
+    """
+    fig, axes = _grid(1, 2, width=5.5, height=4.0)
+    for ax, wts in zip(axes, ("binary", "continuous"), strict=True):
+        ax.set(
+            title=f"{wts} weights",
+            xlabel="K (hidden units)",
+            ylabel="capacity alpha (patterns per weight)",
+        )
+        th = theory.filter(pl.col("weights") == wts)
+        for act, color in COLORS.items():
+            finite = th.filter(
+                (pl.col("activation") == act)
+                & pl.col("K").is_not_null()
+                & (pl.col("level") == "RS")
+            ).sort("K")
+            ax.errorbar(
+                finite["K"],
+                finite["alpha_c"],
+                yerr=finite["stderr"],
+                color=color,
+                marker=".",
+                label=f"{act}: RS theory",
+            )
+            for level, ls in (("RS", "--"), ("1RSB", ":")):
+                wide = th.filter(
+                    (pl.col("activation") == act)
+                    & pl.col("K").is_null()
+                    & (pl.col("level") == level)
+                )["alpha_c"]
+                if wide.len() and np.isfinite(wide[0]):
+                    ax.axhline(
+                        wide[0],
+                        color=color,
+                        ls=ls,
+                        lw=1,
+                        label=f"{act}: {level}, K = inf ({wide[0]:.3f})",
+                    )
+            _thresholds(
+                ax,
+                joined.filter(
+                    (pl.col("weights") == wts) & (pl.col("activation") == act)
+                ),
+                color,
+            )
+        ax.legend(loc="best", fontsize=7)
+    return fig
+
+
+def _thresholds(ax, rows: pl.DataFrame, color: str) -> None:
+    markers = "osD^v<>"
+    for i, ((N, solver), g) in enumerate(
+        rows.group_by(["N", "solver"], maintain_order=True)
+    ):
+        g = g.filter(pl.col("alpha_50").is_finite())
+        if not g.height:
+            continue
+        a = g["alpha_50"].to_numpy()
+        # Intervals are clipped at 0 and at 2 alpha_50 so a flat fit cannot hide the plot.
+        low = np.clip(np.nan_to_num(g["low"].to_numpy(), nan=a), 0, a)
+        high = np.clip(np.nan_to_num(g["high"].to_numpy(), nan=a), a, 2 * a)
+        ax.errorbar(
+            g["K"],
+            a,
+            yerr=np.stack([a - low, high - a]),
+            ls="none",
+            marker=markers[i % len(markers)],
+            mfc="white",
+            color=color,
+            capsize=3,
+            label=f"alpha_50 (N={N}, {solver})",
+        )
+
+
+def plot_finite_size(thr: pl.DataFrame) -> Figure:
+    """alpha_50 versus 1/N per (activation, weights, K, solver), 95% intervals."""
+    fig, axes = _grid(1, 1, width=6.0, height=4.0)
+    ax = axes[0]
+    ax.set(
+        xlabel="1/N (inverse number of weights)",
+        ylabel="alpha_50 (patterns per weight)",
+        title="finite-size trend of the algorithmic threshold",
+    )
+    keys = ["activation", "weights", "K", "solver"]
+    for key, g in (
+        thr.filter(pl.col("alpha_50").is_finite())
+        .sort("N")
+        .group_by(keys, maintain_order=True)
+    ):
+        a = g["alpha_50"].to_numpy()
+        low = np.nan_to_num(g["low"].to_numpy(), nan=a)
+        high = np.nan_to_num(g["high"].to_numpy(), nan=a)
+        ax.errorbar(
+            1 / g["N"].to_numpy(),
+            a,
+            yerr=np.stack([a - low, high - a]),
+            marker="o",
+            capsize=2,
+            label=" ".join(map(str, key)),
+        )
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_probe_curves(rows: pl.DataFrame, curve: Curve) -> Figure:
+    """``curve.y`` against ``curve.x``, one panel per weight type, ReLU against sign.
+
+    ``rows`` come from ``geometry.at_load`` (a ``load`` column) or ``geometry.probe_curve``;
+    error bars are one standard error across solutions. Local-entropy panels also draw
+    the bound -d ln d - (1-d) ln(1-d).
+    """
+    fig, axes = _grid(1, 2, width=5.5, height=4.0)
+    for ax, wts in zip(axes, ("binary", "continuous"), strict=True):
+        ax.set(title=f"{wts} weights", xlabel=curve.xlabel, ylabel=curve.ylabel)
+        panel = rows.filter(pl.col("weights") == wts)
+        for i, (key, g) in enumerate(
+            panel.group_by(
+                ["activation", "K", "N", "solver", "alpha"], maintain_order=True
+            )
+        ):
+            act, K, N, solver, alpha = key
+            load = f", alpha/alpha_c={g['load'][0]:.2f}" if "load" in g.columns else ""
+            ax.errorbar(
+                g[curve.x],
+                g["value"],
+                yerr=g["stderr"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=COLORS[act],
+                alpha=1.0 - 0.25 * (i % 3),
+                label=f"{act} {_label({'K': K, 'N': N, 'solver': solver})}, "
+                f"alpha={alpha}{load}",
+            )
+        if curve.y == "local_entropy" and panel.height:
+            d = np.linspace(0, max(panel[curve.x].max(), 1e-3), 100)
+            ax.plot(d, entropy_bound(d), "k--", lw=1, label="bound: all vectors at d")
+        if panel.height:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                "no rows for these weights",
+                ha="center",
+                transform=ax.transAxes,
+            )
+    return fig

@@ -1,0 +1,261 @@
+"""`relu-landscape report`: every analysis of one results directory as PNGs and report.md.
+
+Reads OUT/runs (required), the probe tables and OUT/theory when present (the theory
+table is completed with the variants the figures need and stored back through
+``store.write_table``), writes the figures and ``report.md`` to OUT/report (or
+``out``). Whatever the data do not contain is skipped with a note in the report.
+Numbers in report.md are rounded to 3 decimals; "n/a" marks an undefined value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from relu_landscape import store
+from relu_landscape.analysis import capacity, figures, geometry, theory_join
+from relu_landscape.errors import InvalidConfigError
+
+CAPTIONS = {
+    "capacity_vs_K": "Capacity versus K: RS theory (lines; dashed: K = inf, dotted: 1RSB) "
+    "and the measured alpha_50 with its 95% interval (points; bars "
+    "clipped to [0, 2 alpha_50]).",
+    "p_solved": "P(solved) versus alpha with 95% Wilson intervals; dotted verticals: RS "
+    "alpha_c of each K.",
+    "finite_size": "alpha_50 versus 1/N, 95% intervals.",
+}
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Where the report went: report.md, the PNGs written, the notes on skipped parts."""
+
+    path: Path
+    figures: list[Path]
+    notes: list[str]
+
+
+def fmt(x: float | int | None) -> str:
+    """A number as report.md prints it: integers as is, floats to 3 decimals."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, int):
+        return str(x)
+    return "inf" if math.isinf(x) else f"{x:.3f}"
+
+
+def _md_table(df: pl.DataFrame) -> list[str]:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
+    lines += [
+        "| " + " | ".join(v if isinstance(v, str) else fmt(v) for v in row) + " |"
+        for row in df.iter_rows()
+    ]
+    return lines
+
+
+def _theory(
+    root: Path, cells: pl.DataFrame, notes: list[str], tie: str, precision: str
+) -> pl.DataFrame:
+    try:
+        return theory_join.theory_for(root, cells, tie=tie, precision=precision)
+    except ImportError as exc:
+        notes.append(
+            f"theory: relu_landscape.theory is not importable ({exc}); "
+            "figures and tables show measurements only"
+        )
+        return theory_join.theory_frame([])
+
+
+def _geometry(
+    root: Path,
+    out: Path,
+    present: list[str],
+    theory: pl.DataFrame,
+    load: float,
+    notes: list[str],
+) -> list[tuple[str, Path]]:
+    made = []
+    runs = store.scan_runs(root)
+    for name, curve in geometry.CURVES.items():
+        if curve.table not in present:
+            notes.append(
+                f"{name}: no '{curve.table}' table in {root} (configure "
+                f"[probes.{curve.table}] in the scan spec); figure skipped"
+            )
+            continue
+        probe = store.scan_table(root, curve.table)
+        lacking = geometry.missing_columns(probe.collect_schema(), curve)
+        if lacking:
+            notes.append(
+                f"{name}: table '{curve.table}' lacks columns {lacking}; figure skipped"
+            )
+            continue
+        rows = geometry.probe_curve(probe, runs, curve)
+        if not rows.height:
+            notes.append(
+                f"{name}: no '{curve.table}' row matches a run_id of the runs "
+                "table; figure skipped"
+            )
+            continue
+        picked = geometry.at_load(rows, theory, target=load)
+        made.append(
+            (
+                name,
+                figures.save(
+                    figures.plot_probe_curves(picked if picked.height else rows, curve),
+                    out / f"{name}.png",
+                ),
+            )
+        )
+    return made
+
+
+def write_report(
+    root: str | Path,
+    out: str | Path | None = None,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+    load: float = 0.5,
+) -> ReportResult:
+    """Run the analyses on results directory ``root``; write PNGs and report.md to ``out``.
+
+    ``tie``/``precision``: theory conventions (science.md §4); ``load``: the fraction
+    alpha/alpha_c at which the geometry figures compare ReLU and sign units.
+    """
+    root = Path(root)
+    present = store.tables(root)
+    if "runs" not in present:
+        raise InvalidConfigError(
+            f"DIR: no runs table under {str(root)!r}; run "
+            f"`relu-landscape scan --out {root}` first"
+        )
+    out = Path(out) if out is not None else root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    cells = capacity.solved_fraction(store.scan_runs(root))
+    thr = capacity.thresholds(cells)
+    theory = _theory(root, cells, notes, tie, precision)
+    joined = theory_join.join_theory(thr, theory, tie=tie)
+    made = [
+        (
+            "capacity_vs_K",
+            figures.save(
+                figures.plot_capacity_vs_K(joined, theory), out / "capacity_vs_K.png"
+            ),
+        ),
+        (
+            "p_solved",
+            figures.save(
+                figures.plot_solved_fraction(cells, theory), out / "p_solved.png"
+            ),
+        ),
+    ]
+    trend = capacity.finite_size_trend(thr)
+    if trend.height:
+        made.append(
+            (
+                "finite_size",
+                figures.save(figures.plot_finite_size(thr), out / "finite_size.png"),
+            )
+        )
+    else:
+        notes.append(
+            "finite_size: every group has one N (or no finite alpha_50 interval "
+            "at two sizes); trend skipped"
+        )
+    made += _geometry(root, out, present, theory, load, notes)
+    text = _markdown(root, cells, joined, theory, trend, made, notes, present)
+    path = out / "report.md"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return ReportResult(path, [p for _, p in made], notes)
+
+
+def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
+    n_alpha = cells["alpha"].n_unique()
+    lines = [
+        "# relu-landscape report",
+        "",
+        f"Results: `{root}`; tables: {', '.join(present)}; instances: "
+        f"{fmt(int(cells['instances'].sum()))}; alpha grid points: {fmt(n_alpha)}.",
+        "",
+    ]
+    for name, png in made:
+        lines += [
+            f"## {name}",
+            "",
+            f"![{name}]({png.name})",
+            "",
+            CAPTIONS.get(
+                name,
+                f"Probe '{name}': mean over solutions, error bars one standard error.",
+            ),
+            "",
+        ]
+        if name == "capacity_vs_K":
+            lines += [
+                "Key numbers (low, high: 95% interval of alpha_50; alpha_c: RS "
+                "theory; load = alpha_50 / alpha_c):",
+                "",
+                *_md_table(
+                    joined.select(
+                        *capacity.GROUP,
+                        "instances",
+                        "alpha_50",
+                        "low",
+                        "high",
+                        "method",
+                        "alpha_c",
+                        pl.col("alpha_c_stderr").alias("stderr"),
+                        "load",
+                    )
+                ),
+                "",
+                "Wide limit (K = inf), theory:",
+                "",
+                *_md_table(
+                    theory.filter(pl.col("K").is_null()).select(
+                        "activation", "weights", "level", "alpha_c", "stderr"
+                    )
+                ),
+                "",
+            ]
+        if name == "p_solved":
+            lines += [
+                "P(solved) as fraction (solved/instances) per alpha:",
+                "",
+                *_md_table(_solved_pivot(cells)),
+                "",
+            ]
+        if name == "finite_size":
+            lines += [
+                "Fit alpha_50 = alpha_50_inf + slope / N:",
+                "",
+                *_md_table(trend),
+                "",
+            ]
+    lines += ["## Notes", ""] + ([f"- {n}" for n in notes] or ["- nothing skipped"])
+    return "\n".join(lines) + "\n"
+
+
+def _solved_pivot(cells: pl.DataFrame) -> pl.DataFrame:
+    cell = pl.format(
+        "{} ({}/{})",
+        pl.col("p_solved").map_elements(fmt, return_dtype=pl.String),
+        pl.col("solved"),
+        pl.col("instances"),
+    )
+    return (
+        cells.with_columns(
+            cell.alias("cell"),
+            pl.col("alpha").map_elements(fmt, return_dtype=pl.String),
+        )
+        .pivot(on="alpha", index=capacity.GROUP, values="cell", sort_columns=False)
+        .rename(lambda c: c if c in capacity.GROUP else f"alpha={c}")
+    )

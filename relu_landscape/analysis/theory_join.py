@@ -1,0 +1,140 @@
+"""Replica-theory capacities beside the measurements: compute, cache as OUT/theory, join.
+
+The theory table has the store's key dtypes (activation String, weights String, K Int64
+with null for K = infinity), so it joins the runs-derived tables on
+(activation, weights, K) directly. Values come from
+``relu_landscape.theory.capacity_table`` (science.md §4); rows already in OUT/theory are
+reused, only missing ones are computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from relu_landscape import store
+
+THEORY_KEYS = ["activation", "weights", "K", "level", "tie"]
+THEORY_DTYPES = {
+    name: pl.from_arrow(store.THEORY_SCHEMA.empty_table()).schema[name]
+    for name in store.THEORY_SCHEMA.names
+}
+
+Variant = tuple[str, str, int | None, str]
+"""(activation, weights, K or None for infinity, level)."""
+
+
+def theory_frame(rows: Iterable[dict]) -> pl.DataFrame:
+    """``capacity_table`` rows as a frame with the store's dtypes (K "inf" -> null)."""
+    rows = [{**r, "K": None if r["K"] == "inf" else int(r["K"])} for r in rows]
+    return pl.DataFrame(rows, schema=THEORY_DTYPES, orient="row")
+
+
+def figure_variants(
+    data_K: dict[str, Iterable[int]], *, k_max: int = 12
+) -> list[Variant]:
+    """Theory variants for the capacity-versus-K figure and the key-numbers table.
+
+    Every K of the valid parity up to max(k_max, largest K in the data) for both
+    weight types, the K = infinity asymptote (RS, and 1RSB for continuous weights).
+    ``data_K`` maps activation to the Ks measured (both activations always included).
+    """
+    top = max([k_max, *[k for ks in data_K.values() for k in ks]])
+    out: list[Variant] = []
+    for activation, first in (("sign", 1), ("relu", 2)):
+        for weights in ("binary", "continuous"):
+            out += [(activation, weights, K, "RS") for K in range(first, top + 1, 2)]
+            out.append((activation, weights, None, "RS"))
+        out.append((activation, "continuous", None, "1RSB"))
+    return out
+
+
+def theory_capacities(
+    variants: Iterable[Variant],
+    *,
+    cached: pl.DataFrame | None = None,
+    tie: str = "error",
+    precision: str = "default",
+) -> pl.DataFrame:
+    """Theory rows for ``variants``: those in ``cached`` reused, the others computed."""
+    from relu_landscape.theory import capacity_table
+
+    have = cached if cached is not None else theory_frame([])
+    known = set(
+        have.filter(pl.col("tie") == tie)
+        .select("activation", "weights", "K", "level")
+        .iter_rows()
+    )
+    rows = []
+    for activation, weights, K, level in variants:
+        if (activation, weights, K, level) in known:
+            continue
+        rows += capacity_table(
+            [activation],
+            [weights],
+            [math.inf if K is None else K],
+            levels=(level,),
+            tie=tie,
+            precision=precision,
+        )
+    return (
+        pl.concat([have, theory_frame(rows)])
+        .unique(THEORY_KEYS, keep="first")
+        .sort(THEORY_KEYS, nulls_last=True)
+    )
+
+
+def stored_theory(
+    root: str | Path,
+    variants: Iterable[Variant],
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> pl.DataFrame:
+    """OUT/theory completed with ``variants`` (written back through the store if it grew)."""
+    cached = (
+        store.scan_table(root, "theory").collect().select(THEORY_DTYPES.keys())
+        if "theory" in store.tables(root)
+        else None
+    )
+    table = theory_capacities(variants, cached=cached, tie=tie, precision=precision)
+    if cached is None or table.height > cached.height:
+        store.write_table(root, "theory", table.to_arrow())
+    return table
+
+
+def theory_for(
+    root: str | Path,
+    cells: pl.DataFrame,
+    *,
+    tie: str = "error",
+    precision: str = "default",
+) -> pl.DataFrame:
+    """``stored_theory`` for the figure variants of the Ks in ``cells`` (a runs summary)."""
+    data_K = {
+        a: g["K"].unique().to_list() for (a,), g in cells.group_by(["activation"])
+    }
+    return stored_theory(root, figure_variants(data_K), tie=tie, precision=precision)
+
+
+def join_theory(
+    thr: pl.DataFrame, theory: pl.DataFrame, *, level: str = "RS", tie: str = "error"
+) -> pl.DataFrame:
+    """``thr`` (alpha_50 per group) left-joined with the theory alpha_c of its variant.
+
+    Adds alpha_c, alpha_c_stderr and load = alpha_50 / alpha_c (null where the
+    variant has no theory row).
+    """
+    th = theory.filter((pl.col("level") == level) & (pl.col("tie") == tie)).select(
+        "activation",
+        "weights",
+        "K",
+        "alpha_c",
+        pl.col("stderr").alias("alpha_c_stderr"),
+    )
+    return thr.join(th, on=["activation", "weights", "K"], how="left").with_columns(
+        (pl.col("alpha_50") / pl.col("alpha_c")).alias("load")
+    )

@@ -1,0 +1,312 @@
+"""`relu-landscape bench`: throughput ratios measured side by side in one process.
+
+Every headline figure is a ratio of two timings taken here, on this machine, in this
+run, so it is comparable across machines (no absolute number is asserted anywhere):
+
+- roofline_efficiency: batched GD training throughput (useful flops of the forward and
+  backward passes) over the roofline min(peak matmul flops, bandwidth x intensity),
+  both limits measured by the benchmark itself;
+- batched_vs_naive: the batched solver against a per-instance loop of torch.nn.Modules;
+- incremental_vs_recompute: annealing proposals per second with the flip cache against
+  a full forward pass per proposal;
+- scan_vs_ray_tune: the scan engine against Ray Tune, one trial per instance;
+- theory_table_seconds: the full RS capacity table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from relu_landscape import model, store
+from relu_landscape.instances import InstanceId, make_batch, stream_key
+from relu_landscape.params import GDParams
+from relu_landscape.solvers import SOLVERS, gd
+
+
+def _timeit(fn: Callable[[], object], *, repeat: int, sync: Callable[[], None]) -> float:
+    """Best-of-``repeat`` seconds of ``fn`` (one warm-up call first)."""
+    fn()
+    sync()
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _sync(device: str) -> Callable[[], None]:
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+
+def machine(device: str) -> dict:
+    """CPU model, cores, library versions and the device measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "ray": metadata.version("ray"), "device": device}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def peak_matmul_flops(device: str, size: int) -> float:
+    """Dense fp32 matmul throughput (flop/s) on square matrices of ``size``."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    t = _timeit(lambda: a @ b, repeat=5, sync=_sync(device))
+    return 2 * size**3 / t
+
+
+def bandwidth(device: str, mbytes: int) -> float:
+    """Streaming bandwidth (bytes/s): c = a + b over fp32 arrays, 3 arrays of traffic."""
+    n = mbytes * 2**20 // 4
+    a, b = torch.ones(n, device=device), torch.ones(n, device=device)
+    c = torch.empty_like(a)
+    t = _timeit(lambda: torch.add(a, b, out=c), repeat=5, sync=_sync(device))
+    return 3 * 4 * n / t
+
+
+def _unsolvable_batch(B: int, N: int, device: str) -> model.TorchBatch:
+    """B continuous-ReLU (K = 2) instances shaped like a scan shard: B/8 seeds times 8
+    alphas from 2.0 to 3.75, so each seed's pattern matrix serves 8 instances. Every
+    alpha is above the K = 2 capacity (4/3), so no instance stops early and every
+    timing covers the full step budget."""
+    alphas = [2.0 + 0.25 * i for i in range(8)]
+    ids = [InstanceId(0, "binary", "relu", "continuous", 2, N, a, s)
+           for s in range(max(B // 8, 1)) for a in alphas][:B]
+    return model.to_torch(make_batch(ids), device)
+
+
+def _step_seconds(batch: model.TorchBatch, steps: int, device: str) -> float:
+    """Seconds per GD step, set-up and final check excluded: the difference between
+    runs of 2 * steps and of steps steps, divided by steps."""
+    B = batch.w0.shape[0]
+
+    def run(n: int) -> float:
+        params = GDParams(max_steps=n)
+        return _timeit(lambda: gd.solve(batch, "relu", params, [0] * B), repeat=2,
+                       sync=_sync(device))
+
+    return max(run(2 * steps) - run(steps), 1e-12) / steps
+
+
+def roofline(device: str, *, B: int, N: int, steps: int, peak: float, bw: float) -> dict:
+    """Batched continuous-ReLU GD against its roofline.
+
+    Useful work per step: forward h = W.xi and the weight gradient, 2 flops per
+    (instance, own pattern, input) each, 4 N sum_b P_b in all. Minimal traffic: each
+    distinct fp32 pattern matrix [P, N] read once per pass, 2 x 4 S P N bytes; sharing
+    one matrix across the alphas of a seed is what raises the intensity above 0.5.
+    """
+    batch = _unsolvable_batch(B, N, device)
+    S, P, _ = batch.xi_unique.shape
+    t = _step_seconds(batch, steps, device)
+    flops = 4 * N * int(batch.mask.sum())
+    intensity = flops / (2 * 4 * S * P * N)
+    limit = min(peak, bw * intensity)
+    return {"B": B, "N": N, "P_max": P, "pattern_matrices": S, "step_s": t,
+            "flops_per_s": flops / t, "intensity_flop_per_byte": intensity,
+            "roofline_flops_per_s": limit, "efficiency": flops / t / limit}
+
+
+class NaiveCommittee(torch.nn.Module):
+    """One instance, written the way a researcher first would: a Module per network."""
+
+    def __init__(self, w0: torch.Tensor, activation: str):
+        super().__init__()
+        self.v = torch.nn.Parameter(w0.clone())
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor, slope: float) -> torch.Tensor:
+        K, n = self.v.shape
+        w = self.v * (math.sqrt(n) / self.v.norm(dim=-1, keepdim=True))
+        lam = (x.view(x.shape[0], K, n) * w).sum(-1) / math.sqrt(n)
+        g = torch.nn.functional.softplus(slope * lam) / slope
+        c = model.readout(self.activation, K, device=x.device)
+        return g @ c / math.sqrt(K)
+
+
+def naive_train(batch: model.TorchBatch, activation: str, params: GDParams) -> None:
+    """The per-instance loop: same surrogate, loss, optimiser and steps as ``gd``."""
+    growth = math.log(params.slope_end) / max(params.max_steps - 1, 1)
+    for b in range(batch.w0.shape[0]):
+        net = NaiveCommittee(batch.w0[b], activation)
+        opt = torch.optim.Adam(net.parameters(), lr=params.lr)
+        x, y = batch.xi[b].float(), batch.y[b].float()
+        for t in range(params.max_steps):
+            loss = torch.relu(params.margin - y * net(x, math.exp(growth * t))).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def batched_vs_naive(device: str, *, B: int, N: int, steps: int) -> dict:
+    batch = _unsolvable_batch(B, N, device)
+    params = GDParams(max_steps=steps)
+    sync = _sync(device)
+    t_batched = _timeit(lambda: gd.solve(batch, "relu", params, [0] * B), repeat=1, sync=sync)
+    t_naive = _timeit(lambda: naive_train(batch, "relu", params), repeat=1, sync=sync)
+    return {"B": B, "N": N, "steps": steps, "batched_s": t_batched, "naive_s": t_naive,
+            "ratio": t_naive / t_batched}
+
+
+def incremental_vs_recompute(device: str, *, B: int, N: int, proposals: int) -> dict:
+    """Annealing proposals per second: flip cache versus a forward pass per proposal."""
+    ids = [InstanceId(0, "binary", "sign", "binary", 1, N, 0.5, s) for s in range(B)]
+    batch = model.to_torch(make_batch(ids), device)
+    cache = model.flip_cache(batch.w0, batch.xi, batch.y, "sign", batch.mask)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    idx = torch.randint(0, N, (proposals, B), generator=g).to(device)
+    zero = torch.zeros(B, dtype=torch.int64, device=device)
+    rows = torch.arange(B, device=device)
+
+    def incremental():
+        for t in range(proposals):
+            prop = model.flip_delta(cache, zero, idx[t])
+            model.apply_flip(cache, prop, prop.wrong <= cache.wrong)
+
+    def recompute():
+        w = cache.w.clone()
+        wrong = model.errors(w, batch.xi, batch.y, "sign", batch.mask)
+        for t in range(proposals):
+            trial = w.clone()
+            trial[rows, 0, idx[t]] *= -1
+            new = model.errors(trial, batch.xi, batch.y, "sign", batch.mask)
+            accept = new <= wrong
+            w = torch.where(accept[:, None, None], trial, w)
+            wrong = torch.where(accept, new, wrong)
+
+    sync = _sync(device)
+    t_inc = _timeit(incremental, repeat=2, sync=sync)
+    t_full = _timeit(recompute, repeat=1, sync=sync)
+    flips = B * proposals
+    return {"B": B, "N": N, "alpha": 0.5, "incremental_flips_per_s": flips / t_inc,
+            "recompute_flips_per_s": flips / t_full, "ratio": t_full / t_inc}
+
+
+def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
+    """One small grid run by the scan engine and by Ray Tune (``grid_search``, one trial
+    per instance calling the same per-instance solver), wall time to a complete
+    results table each, on the same Ray runtime started here."""
+    import polars as pl
+    import ray
+    from ray import tune
+
+    from relu_landscape.config import validate
+    from relu_landscape.scan import run_scan
+    from relu_landscape.scan.plan import instances
+    from relu_landscape.scan.ray_backend import init_local
+
+    spec, issues = validate({
+        "grid": {"K": {"sign": [1, 3], "relu": [2]}, "weights": ["binary", "continuous"],
+                 "n": [15], "alpha": [0.2, 0.4], "seeds": seeds},
+        "solver": {"binary": {"sweeps": 100}, "continuous": {"max_steps": 500}},
+    })
+    assert not issues, issues
+    ids = instances(spec)
+
+    def trial(config: dict) -> dict:
+        torch.set_num_threads(1)
+        inst = ids[config["index"]]
+        solver = spec.solver_for(inst.weights)
+        res = SOLVERS[solver.name](model.to_torch(make_batch([inst])), inst.activation,
+                                   solver.params, [stream_key(inst, solver.name)])
+        return {"run_id": inst.run_id, "solved": bool(res.solved[0])}
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        init_local()
+    try:
+        t0 = time.perf_counter()
+        run_scan(spec, workdir / "scan", progress=False)
+        t_scan = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tuner = tune.Tuner(
+            tune.with_resources(trial, {"cpu": 1}),
+            param_space={"index": tune.grid_search(list(range(len(ids))))},
+            run_config=tune.RunConfig(storage_path=str(workdir / "tune"), verbose=0),
+        )
+        frame = pl.from_pandas(tuner.fit().get_dataframe()[["run_id", "solved"]])
+        frame.write_parquet(workdir / "tune.parquet")
+        t_tune = time.perf_counter() - t0
+    finally:
+        if started_here:
+            ray.shutdown()
+    scan = store.read_runs(workdir / "scan").select("run_id", "solved")
+    same = scan.sort("run_id").equals(frame.sort("run_id"))
+    return {"instances": len(ids), "scan_s": t_scan, "tune_s": t_tune,
+            "ratio": t_tune / t_scan, "same_results": same}
+
+
+def theory_table(*, quick: bool) -> dict:
+    """Wall time of the RS capacity table (both activations and weight types, K = 1..16
+    in their parities and K = infinity; quick: K <= 4 at "fast" precision) and the
+    cost of one quasi-Monte Carlo point of G_E (ReLU, K = 4)."""
+    from relu_landscape.theory import capacity_table, energetic_term
+
+    Ks = list(range(1, 5 if quick else 17)) + [math.inf]
+    precision = "fast" if quick else "default"
+    t0 = time.perf_counter()
+    rows = capacity_table(("sign", "relu"), ("binary", "continuous"), Ks,
+                          precision=precision, skip_invalid=True)
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    energetic_term("relu", 4, 0.5, precision=precision)
+    return {"seconds": seconds, "rows": len(rows), "precision": precision,
+            "G_E_point_s": time.perf_counter() - t0}
+
+
+def run(*, quick: bool, device: str, workdir: Path) -> dict:
+    """All benchmarks; returns the JSON-ready result with the headline keys."""
+    big = not quick
+    peak = peak_matmul_flops(device, 2048 if big else 1024)
+    bw = bandwidth(device, 256 if big else 64)
+    roof = [roofline(device, B=B, N=1000, steps=20 if big else 5, peak=peak, bw=bw)
+            for B in ((16, 64, 128) if big else (64,))]
+    naive = batched_vs_naive(device, B=64 if big else 16, N=1000 if big else 200,
+                             steps=50 if big else 10)
+    inc = incremental_vs_recompute(device, B=16 if big else 4, N=1000 if big else 200,
+                                   proposals=200 if big else 50)
+    tune_cmp = scan_vs_ray_tune(workdir, seeds=20 if big else 1)
+    theory = theory_table(quick=quick)
+    return {
+        "machine": machine(device),
+        "quick": quick,
+        "peak_matmul_flops_per_s": peak,
+        "bandwidth_bytes_per_s": bw,
+        "roofline": roof,
+        "roofline_efficiency": next(r["efficiency"] for r in roof if r["B"] == 64),
+        "batched_vs_naive_detail": naive,
+        "batched_vs_naive": naive["ratio"],
+        "incremental_vs_recompute_detail": inc,
+        "incremental_vs_recompute": inc["ratio"],
+        "scan_vs_ray_tune_detail": tune_cmp,
+        "scan_vs_ray_tune": tune_cmp["ratio"],
+        "theory_table_detail": theory,
+        "theory_table_seconds": theory["seconds"],
+    }
+
+
+TARGETS = {"roofline_efficiency": 0.5, "batched_vs_naive": 10.0,
+           "incremental_vs_recompute": 20.0, "scan_vs_ray_tune": 10.0}
+
+
+def summary_rows(result: dict) -> list[tuple[str, float, str]]:
+    """(figure, value, target) rows for the printed table."""
+    rows = [(k, result[k], f">= {v:g}") for k, v in TARGETS.items()]
+    return rows + [("theory_table_seconds", result["theory_table_seconds"], "< 60 (full)")]

@@ -1,0 +1,203 @@
+"""Surrogate-loss descent on R coupled replicas: the loop behind gd, clipped_sgd and
+their replicated forms (science.md §3).
+
+Latent parameters v [B, R, K, n] become weights through a ``Parametrisation`` (the
+per-unit sphere for continuous weights, straight-through signs for binary ones). The
+loss is a hinge or cross-entropy of surrogate stabilities, averaged over the patterns
+(all of them, or a random fraction per step: SGD), plus, when R > 1, an elastic pull
+of every replica towards the replicas' centre whose strength gamma grows during the
+run (robust ensemble; Baldassi et al., PNAS 113, E7655 (2016)). The centre is what is
+reported and judged; with R = 1 it is the single replica. Errors are always judged
+with the true activation by ``model``; Adam acts elementwise, so instances never mix.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from relu_landscape import model
+from relu_landscape.model import TorchBatch
+from relu_landscape.params import DescentParams
+from relu_landscape.solvers.base import SolveResult, finish, random_block
+
+# A linear leak keeps a gradient on sign units that are confidently wrong, where tanh
+# has saturated; errors are still judged with the true sign.
+_LEAK = 0.1
+
+
+@dataclass(frozen=True)
+class Parametrisation:
+    """How latent parameters [..., K, n] become weights.
+
+    init: (w0 [B, K, n], replica noise z [B, R, K, n] or None) -> latent v [B, R, K, n];
+    train: differentiable weights used by the loss (forward values equal ``exact``'s);
+    coupled: the quantity pulled towards the centre; exact: weights judged by the model
+    (no grad); after_step: in-place constraint on v after each optimiser step, or None.
+    The centre's weights are exact(mean_r coupled(v_r)).
+    """
+
+    init: Callable[[Tensor, Tensor | None], Tensor]
+    train: Callable[[Tensor], Tensor]
+    coupled: Callable[[Tensor], Tensor]
+    exact: Callable[[Tensor], Tensor]
+    after_step: Callable[[Tensor], None] | None = None
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """R replicas (R = 1: none) and the geometric schedule of gamma."""
+
+    replicas: int = 1
+    gamma_start: float = 0.0
+    gamma_end: float = 0.0
+
+    def gamma(self, t: int, steps: int) -> float:
+        if self.replicas == 1:
+            return 0.0
+        return self.gamma_start * (self.gamma_end / self.gamma_start) ** (
+            t / max(steps - 1, 1)
+        )
+
+
+def surrogate_stability(
+    h: Tensor, y: Tensor, activation: str, n: int, slope: float
+) -> Tensor:
+    """Smooth sigma*Delta [B, R, P] from unnormalised preactivations h [B, R, P, K].
+
+    Sign: tanh(slope lambda) + 0.1 lambda; ReLU: softplus(slope lambda)/slope, whose
+    gradient survives on patterns where every unit is inactive (a tie to be fixed).
+    """
+    K = h.shape[-1]
+    lam = h / math.sqrt(n)
+    if activation == "sign":
+        g = torch.tanh(slope * lam) + _LEAK * lam
+    else:
+        g = torch.nn.functional.softplus(slope * lam) / slope
+    c = model.readout(activation, K, device=h.device, dtype=h.dtype)
+    return y[:, None] * (g @ c) / math.sqrt(K)
+
+
+def pattern_loss(stab: Tensor, params: DescentParams) -> Tensor:
+    """Per-pattern loss of the surrogate stabilities (hinge or cross-entropy)."""
+    if params.loss == "hinge":
+        return torch.relu(params.margin - stab)
+    return torch.nn.functional.softplus(-params.beta * stab) / params.beta
+
+
+def _centre(param: Parametrisation, v: Tensor) -> Tensor:
+    """Centre weights [B, K, n]; with one replica exactly the weights the loss saw."""
+    if v.shape[1] == 1:
+        return param.exact(v[:, 0])
+    return param.exact(param.coupled(v).mean(1))
+
+
+def _replica_dot(batch: TorchBatch) -> Callable[[Tensor], Tensor]:
+    """h [B, R, P, K] of weights [B, R, K, n] (any R): every replica of every instance
+    that shares a pattern matrix (the alphas of a seed) is served by one matmul."""
+    B, K, n = batch.w0.shape
+    xu, source, slot = batch.shared_patterns()
+    xu = model.unit_major(xu, K)
+
+    def dot(w: Tensor) -> Tensor:
+        R = w.shape[1]
+        reps = torch.arange(R, device=xu.device)
+        rep_slot = (slot[:, None] * R + reps).reshape(-1)
+        h = model.dot_shared(w.reshape(B * R, K, n), xu, source.repeat_interleave(R),
+                             rep_slot)
+        return h.reshape(B, R, -1, K)
+
+    return dot
+
+
+def _objective(
+    v, dot, y, weight, counts, solved, slope, gamma, param, activation, params
+):
+    """Summed loss over instances still training; returns (loss, h of the replicas)."""
+    B, R, K, n = v.shape
+    h = dot(param.train(v))
+    stab = surrogate_stability(h, y, activation, n, slope)
+    per = (pattern_loss(stab, params) * weight[:, None]).sum(-1) / counts[:, None]
+    if R > 1:
+        u = param.coupled(v)
+        per = per + gamma * (u - u.mean(1, keepdim=True)).pow(2).sum((-2, -1)) / (K * n)
+    return (per.mean(1) * (~solved)).sum(), h
+
+
+def descend(
+    batch: TorchBatch,
+    activation: str,
+    params: DescentParams,
+    keys: list[int],
+    param: Parametrisation,
+    coupling: Coupling,
+    *,
+    progress=None,
+) -> SolveResult:
+    """Train the centre of every instance until it has zero errors or ``max_steps``.
+
+    keys seed the replicas' initial noise and the SGD pattern subsets (block t).
+    """
+    started = time.perf_counter()
+    B, K, n = batch.w0.shape
+    dev, R = batch.w0.device, coupling.replicas
+    dot = _replica_dot(batch)
+    y = batch.y.to(torch.float32)
+    z = random_block(keys, 0, (R, K, n, 2), dev) if R > 1 else None
+    z = _box_muller(z).to(torch.float32) if z is not None else None
+    v = param.init(batch.w0, z).requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=params.lr)
+    best = batch.w0.clone()
+    solved = torch.zeros(B, dtype=torch.bool, device=dev)
+    steps = torch.full((B,), params.max_steps, dtype=torch.int64, device=dev)
+    growth = math.log(params.slope_end) / max(params.max_steps - 1, 1)
+    for t in range(params.max_steps):
+        weight = batch.mask.to(torch.float32)
+        if params.batch_fraction < 1:
+            u = random_block(keys, t + 1, (y.shape[1],), dev)
+            weight = weight * (u < params.batch_fraction)
+        loss, h = _objective(
+            v,
+            dot,
+            y,
+            weight,
+            weight.sum(-1).clamp(min=1),
+            solved,
+            math.exp(growth * t),
+            coupling.gamma(t, params.max_steps),
+            param,
+            activation,
+            params,
+        )
+        with torch.no_grad():
+            centre = _centre(param, v)
+            ch = h[:, 0] if R == 1 else dot(centre[:, None])[:, 0]
+            wrong = ((y * model.output_sum(ch, activation) <= 0) & batch.mask).sum(-1)
+            newly = (wrong == 0) & ~solved
+            best = torch.where(newly[:, None, None], centre, best)
+            steps = torch.where(newly, t, steps)
+            solved |= newly
+        if bool(solved.all()):
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if param.after_step is not None:
+            with torch.no_grad():
+                param.after_step(v)
+        if progress is not None and t % 100 == 0:
+            progress(t / params.max_steps)
+    with torch.no_grad():
+        final = torch.where(solved[:, None, None], best, _centre(param, v))
+    return finish(batch, activation, final, steps, started)
+
+
+def _box_muller(u: Tensor) -> Tensor:
+    """Standard normals [...] from uniform pairs [..., 2] (per-instance streams)."""
+    r = torch.sqrt(-2 * torch.log1p(-u[..., 0]))
+    return r * torch.cos(2 * math.pi * u[..., 1])

@@ -1,0 +1,263 @@
+"""Local entropy of the densest regions, binary weights, y -> infinity (science.md §5).
+
+Large-deviation measure Z = sum_{W~} N(W~, d)^y over binary centres W~, where
+N(W~, d) counts the solutions at normalised distance d (overlap p = 1 - 2d) from
+W~; the centre is not itself required to be a solution (docs/local_entropy.md §3).
+With y -> infinity the centres condense on the densest region and the RS free
+entropy per y, extremised over (q1, omega, ph, q0h, delta), is
+
+    phi = -ph p - (delta q1 + q0h omega)/2 - q0h (1 - q1)/2
+          + E_z F_S(sqrt(q0h) |z|) + alpha E_z F_E(z),
+    F_S(zeta) = max_u [ln 2cosh u - (u - zeta - ph)^2 / (2 delta)],
+    F_E(z)    = max_s [ln H(-(sqrt(Q1) z + s) / sqrt(1 - Q1)) - s^2 / (2 Omega)],
+
+with Q1 = kappa(q1), Omega = kappa'(q1) omega (q1 - q0 = omega / y,
+q1h - q0h = delta / y). phi is the local entropy of the densest regions.
+Saddle point: with m = tanh(u*) = tanh(zeta + ph + delta m) (largest root),
+p = E m, q1 = E m^2, omega = E[|z| m] / sqrt(q0h) - (1 - q1);
+q0h = 2 alpha dE F_E/d omega, delta = q0h + 2 alpha dE F_E/d q1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from relu_landscape.theory.energetic import kappa, kappa_prime
+from relu_landscape.theory.franz_parisi import (
+    increasing_root,
+    inverse_mills,
+    kernel_name,
+    row_keys,
+    solve_fixed_point,
+)
+from relu_landscape.theory.gauss import hermite_1d
+
+_NZ = 64  # nodes of each outer average (smooth integrands; 128 nodes agree to ~1e-7)
+_Z_MAX = 12.0  # half-line cut for E_z f(|z|): the weight beyond is below e^-72
+_PH_MAX = 60.0
+_NEWTON = 80
+
+
+@dataclass(frozen=True)
+class DenseSaddle:
+    """One dense-region saddle point (y -> infinity): order parameters and value."""
+
+    p: float
+    q1: float
+    omega: float
+    ph: float
+    q0h: float
+    delta: float
+    local_entropy: float
+    converged: bool
+    iterations: int  # update evaluations spent by the solver
+
+
+def kappa_second(kernel: str, q: float) -> float:
+    """d^2 kappa / dq^2 of the kernels of science.md §4 (linear: 0)."""
+    if kernel == "sign":
+        return 2.0 / math.pi * q / (1.0 - q * q) ** 1.5
+    if kernel == "relu":
+        return 1.0 / ((math.pi - 1.0) * math.sqrt(1.0 - q * q))
+    return 0.0
+
+
+def _half_line() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes z >= 0 and weights of E_z f(|z|) (Gauss-Legendre on [0, _Z_MAX])."""
+    v, w = np.polynomial.legendre.leggauss(_NZ)
+    z = _Z_MAX * (v + 1.0) / 2.0
+    w = w * _Z_MAX / 2.0 * 2.0 * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return z, w
+
+
+def _largest_root(h: np.ndarray, delta: float) -> np.ndarray:
+    """Largest m with m = tanh(h + delta m), h >= 0: Newton from m = 1.
+
+    f(m) = m - tanh(h + delta m) is convex for h + delta m > 0, so the iterates
+    decrease monotonically to the largest root.
+    """
+    m = np.ones_like(h)
+    for _ in range(_NEWTON):
+        th = np.tanh(h + delta * m)
+        slope = np.maximum(1.0 - delta * (1.0 - th * th), 1e-15)
+        new = np.minimum(m - (m - th) / slope, 1.0)
+        if np.max(np.abs(new - m)) < 1e-15:
+            return new
+        m = new
+    return m
+
+
+def entropic(q0h: float, delta: float, ph: float) -> tuple[float, ...]:
+    """(E F_S, p, q1, omega, dp/dph) at the conjugates (q0h > 0, delta >= 0, ph >= 0).
+
+    dm/dph = (1 - m^2) / (1 - delta (1 - m^2)) by implicit differentiation.
+    """
+    z, w = _half_line()
+    root = math.sqrt(q0h)
+    h = root * z + ph
+    m = _largest_root(h, delta)
+    u = h + delta * m
+    value = np.logaddexp(u, -u) - 0.5 * delta * m * m
+    q1 = float(w @ (m * m))
+    omega = float(w @ (z * m)) / root - (1.0 - q1)
+    slope = (1.0 - m * m) / np.maximum(1.0 - delta * (1.0 - m * m), 1e-15)
+    return float(w @ value), float(w @ m), q1, omega, float(w @ slope)
+
+
+def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float]:
+    """(E F_E, d/dq1, d/domega) at fixed omega resp. q1 (envelope theorem).
+
+    The maximiser s* solves s = Omega r(a) / sigma, a = (h + s) / sigma,
+    sigma = sqrt(1 - Q1), r = phi / Phi; in a this is a concave increasing
+    equation, so Newton from a = h / sigma converges monotonically.
+    """
+    z, w = hermite_1d(_NZ)
+    big_q1 = float(kappa(kernel, q1))
+    big_omega = float(kappa_prime(kernel, q1)) * omega
+    sigma = math.sqrt(1.0 - big_q1)
+    h = math.sqrt(big_q1) * z
+    a = h / sigma
+    for _ in range(_NEWTON):
+        r = inverse_mills(a)
+        gap = sigma * a - h - big_omega / sigma * r
+        step = gap / (sigma + big_omega / sigma * r * (a + r))
+        a = a - step
+        if np.max(np.abs(step)) < 1e-14:
+            break
+    s = sigma * a - h
+    r = inverse_mills(a)
+    value = special.log_ndtr(a) - s * s / (2.0 * big_omega)
+    d_omega_big = s * s / (2.0 * big_omega**2)
+    d_q1_big = r * (z / (2.0 * math.sqrt(big_q1) * sigma) + a / (2.0 * sigma**2))
+    slope = float(kappa_prime(kernel, q1))
+    d_q1 = slope * d_q1_big + kappa_second(kernel, q1) * omega * d_omega_big
+    return float(w @ value), float(w @ d_q1), float(w @ (slope * d_omega_big))
+
+
+def free_entropy(
+    kernel: str, alpha: float, p: float, q1: float, omega: float, ph, q0h, delta
+) -> float:
+    """phi (the densest-region local entropy) at the given order parameters."""
+    value_s = entropic(q0h, delta, ph)[0]
+    value_e = energetic(kernel, q1, omega)[0]
+    return (
+        -ph * p
+        - 0.5 * (delta * q1 + q0h * omega)
+        - 0.5 * q0h * (1.0 - q1)
+        + value_s
+        + alpha * value_e
+    )
+
+
+def _solve_ph(q0h: float, delta: float, p: float, guess: float) -> float | None:
+    """ph >= 0 with E m = p, or None (p below the ph = 0 value: d too large)."""
+
+    def gap(ph: float) -> tuple[float, float]:
+        out = entropic(q0h, delta, ph)
+        return out[1] - p, out[4]
+
+    return increasing_root(gap, 0.0, _PH_MAX, guess)
+
+
+def solve_saddle(
+    kernel: str,
+    alpha: float,
+    p: float,
+    start: tuple[float, float],
+    *,
+    damping: float = 0.5,
+    tol: float = 1e-9,
+) -> DenseSaddle:
+    """Saddle point at overlap p by ``solve_fixed_point`` on (q1, ln omega).
+
+    ``start`` is (q1, omega); omega grows like 1 / sqrt(q0h) as d -> 0, hence the
+    log in the solver's variables.
+
+    Not converged (local_entropy nan) when the conjugates leave the feasible
+    region (q0h <= 0, delta < 0, or no ph >= 0: d beyond the range where the
+    distance constraint binds) or the solver stalls.
+    """
+
+    last_ph = [1.0]
+
+    def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
+        q1, omega = float(x[0]), math.exp(min(float(x[1]), 50.0))
+        if not 0.0 < q1 < 1.0:
+            return None
+        _, d_q1, d_omega = energetic(kernel, q1, omega)
+        q0h = 2.0 * alpha * d_omega
+        delta = q0h + 2.0 * alpha * d_q1
+        if not (q0h > 0 and delta >= 0):
+            return None
+        ph = _solve_ph(q0h, delta, p, last_ph[0])
+        if ph is None:
+            return None
+        last_ph[0] = ph
+        return ph, q0h, delta
+
+    def update(x: np.ndarray) -> np.ndarray | None:
+        conj = conjugates(x)
+        if conj is None:
+            return None
+        _, _, q1, omega, _ = entropic(conj[1], conj[2], conj[0])
+        return np.array([q1, math.log(max(omega, 1e-300))])
+
+    log_start = (start[0], math.log(start[1]))
+    x, ok, calls = solve_fixed_point(update, log_start, damping=damping, tol=tol)
+    conj = conjugates(x) if ok else None
+    q1, omega = float(x[0]), math.exp(min(float(x[1]), 50.0))
+    if conj is None:
+        nan = math.nan
+        return DenseSaddle(p, q1, omega, nan, nan, nan, nan, False, calls)
+    value = free_entropy(kernel, alpha, p, q1, omega, *conj)
+    return DenseSaddle(p, q1, omega, *conj, value, True, calls)
+
+
+def curve_rows(
+    activation: str,
+    K: float,
+    alpha: float,
+    ds: list[float],
+    *,
+    damping: float,
+    max_step: float = 0.02,
+) -> list[dict]:
+    """Dense-region rows in the order of ``ds`` (arguments already checked).
+
+    Continuation from the largest d downwards in steps of at most ``max_step`` in
+    p; the first point (and any point after a failure) starts from q1 = p^2,
+    omega = 1.
+    """
+    kernel = kernel_name(activation, K)
+    p_first = 1.0 - 2.0 * max(ds)
+    steps = math.ceil((1.0 - 2.0 * min(ds) - p_first) / max_step)
+    path = sorted(
+        {*(p_first + k * max_step for k in range(steps)), *(1.0 - 2.0 * d for d in ds)}
+    )
+    targets = {1.0 - 2.0 * d: d for d in ds}
+    saddles: dict[float, DenseSaddle] = {}
+    start = None
+    for p in path:
+        sd = solve_saddle(kernel, alpha, p, start or (p * p, 1.0), damping=damping)
+        start = (sd.q1, sd.omega) if sd.converged else None
+        if p in targets:
+            saddles[targets[p]] = sd
+    rows = []
+    for d in ds:
+        sd = saddles[d]
+        rows.append(
+            {
+                **row_keys("dense", activation, K, alpha, d),
+                "local_entropy": float(sd.local_entropy),
+                "converged": sd.converged,
+                **{
+                    k: float(getattr(sd, k))
+                    for k in ("p", "q1", "omega", "ph", "q0h", "delta")
+                },
+            }
+        )
+    return rows

@@ -1,0 +1,389 @@
+"""Franz-Parisi local entropy around a typical solution, binary weights (science.md §5).
+
+A reference W~ is drawn uniformly among the solutions (RS overlap q0, conjugate qh0
+from ``rs.py``); W is a solution at normalised Hamming distance d, overlap p = 1 - 2d.
+RS free entropy, extremised over (t, q1, ph, th, q1h) (derivation:
+docs/local_entropy.md §2):
+
+    Phi = -ph p + th t + (q1h/2)(q1 - 1)
+          + E_z (1 + m~) E_y ln 2cosh(xi) + alpha G_FP(Q0, P, T, Q1),
+    m~ = tanh(sqrt(qh0) z),  xi = th z / sqrt(qh0) + sqrt(q1h - th^2/qh0) y + ph - th,
+
+with (Q0, P, T, Q1) = kappa(q0, p, t, q1) (the identity for the perceptron K = 1).
+Saddle point: p = E(1+m~) tanh xi (fixes ph), t = E(1+m~) m~ tanh xi,
+q1 = E(1+m~) tanh^2 xi; th = -alpha kappa'(t) dG/dT, q1h = -2 alpha kappa'(q1) dG/dQ1.
+Solved by damped fixed-point iteration, continued in d from the equilibrium point
+d0 = (1 - q0)/2 where Phi = s(alpha).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from relu_landscape.errors import InvalidConfigError
+from relu_landscape.theory import validate
+from relu_landscape.theory.energetic import kappa, kappa_prime
+from relu_landscape.theory.gauss import hermite_1d
+from relu_landscape.theory.rs import conjugate_overlap, typical_overlap
+
+# Quadrature sizes: Gauss-Hermite nodes for z and y, Gauss-Legendre nodes for the
+# truncated variable x | z (values agree with twice the nodes to ~1e-8).
+_NZ, _NY, _NU = 72, 48, 48
+_PH_MAX = 60.0  # tanh(60) = 1 to double precision: no finite ph beyond
+
+
+@dataclass(frozen=True)
+class Saddle:
+    """One Franz-Parisi saddle point: overlaps, conjugates, value and status."""
+
+    p: float
+    t: float
+    q1: float
+    ph: float
+    th: float
+    q1h: float
+    local_entropy: float
+    converged: bool
+    iterations: int  # update evaluations spent by the solver
+
+
+def kernel_name(activation: str, K: float) -> str:
+    """Kernel of the output overlaps: "linear" for the perceptron, else activation."""
+    return "linear" if K == 1 else activation
+
+
+def entropic(qh0: float, ph: float, th: float, q1h: float) -> tuple[float, ...]:
+    """(E(1+m~) E_y ln 2cosh xi, p, t, q1, dp/dph) on a tensor Gauss-Hermite grid."""
+    z, wz = hermite_1d(_NZ)
+    y, wy = hermite_1d(_NY)
+    root = math.sqrt(qh0)
+    spread = math.sqrt(max(q1h - th * th / qh0, 0.0))
+    m_ref = np.tanh(root * z)[:, None]
+    xi = th * z[:, None] / root + spread * y[None, :] + ph - th
+    weight = (1.0 + m_ref) * wz[:, None] * wy[None, :]
+    m = np.tanh(xi)
+    log_cosh = np.logaddexp(xi, -xi)
+    return (
+        float(np.sum(weight * log_cosh)),
+        float(np.sum(weight * m)),
+        float(np.sum(weight * m_ref * m)),
+        float(np.sum(weight * m * m)),
+        float(np.sum(weight * (1.0 - m * m))),
+    )
+
+
+def inverse_mills(a: np.ndarray) -> np.ndarray:
+    """r(a) = phi(a) / Phi(a), stable for a -> -inf."""
+    return np.exp(-0.5 * a * a - 0.5 * math.log(2 * math.pi) - special.log_ndtr(a))
+
+
+def truncated_nodes(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights ``[len(c), _NU]`` of E[f(x) | x > c] for x ~ N(0, 1).
+
+    Gauss-Legendre on [max(c, -9), max(c, 0) + 9] with the truncated density as
+    weight (the mass outside is below e^-40); first two moments exact to ~1e-10.
+    """
+    v, wv = np.polynomial.legendre.leggauss(_NU)
+    lo = np.maximum(c, -9.0)[:, None]
+    width = np.maximum(c, 0.0)[:, None] + 9.0 - lo
+    x = lo + width * (v + 1.0) / 2.0
+    w = wv * width / 2.0 * np.exp(-0.5 * x * x)
+    return x, w / w.sum(axis=1, keepdims=True)
+
+
+def energetic(Q0: float, P: float, T: float, Q1: float) -> tuple[float, float, float]:
+    """(G_FP, dG/dT, dG/dQ1) at fixed (Q0, P), science.md §5.
+
+    G = E_z E_{x | u1 > 0} E_y g(h), g(h) = ln Phi(h / sqrt(1 - Q1)),
+    h = T z / sqrt(Q0) + A x + B y, A = (P - T)/sqrt(1 - Q0),
+    B^2 = Q1 - T^2/Q0 - A^2; x | z is the unit Gaussian conditioned on
+    sqrt(Q0) z + sqrt(1 - Q0) x > 0, sampled by its inverse CDF on Gauss-Legendre
+    nodes. dG/dT uses Stein's lemma on y; dG/dQ1 = -E[g'(h)^2] / 2 (heat equation).
+    """
+    z, wz = hermite_1d(_NZ)
+    y, wy = hermite_1d(_NY)
+    x, wx = truncated_nodes(-math.sqrt(Q0 / (1.0 - Q0)) * z)  # [z, u]: x > c(z)
+    A = (P - T) / math.sqrt(1.0 - Q0)
+    B = math.sqrt(max(Q1 - T * T / Q0 - A * A, 0.0))
+    sigma = math.sqrt(1.0 - Q1)
+    h = (T * z / math.sqrt(Q0))[:, None, None] + A * x[..., None] + B * y
+    a = h / sigma
+    r = inverse_mills(a)
+    g = special.log_ndtr(a)
+    g1 = r / sigma
+    g2 = -r * (a + r) / sigma**2
+    w = wz[:, None, None] * wx[..., None] * wy[None, None, :]
+    lever = (z / math.sqrt(Q0))[:, None, None] - x[..., None] / math.sqrt(1.0 - Q0)
+    dG_dT = np.sum(w * g1 * lever) + (A / math.sqrt(1.0 - Q0) - T / Q0) * np.sum(w * g2)
+    return float(np.sum(w * g)), float(dG_dT), float(-0.5 * np.sum(w * g1 * g1))
+
+
+def increasing_root(
+    fn: Callable[[float], tuple[float, float]], lo: float, hi: float, guess: float
+) -> float | None:
+    """Root of an increasing fn on [lo, hi] (fn returns value and slope), or None.
+
+    Newton from ``guess``, safeguarded by bisection of the shrinking bracket.
+    """
+    if fn(lo)[0] > 0 or fn(hi)[0] < 0:
+        return None
+    x = min(max(guess, lo), hi)
+    for _ in range(200):
+        value, slope = fn(x)
+        lo, hi = (lo, x) if value > 0 else (x, hi)
+        new = x - value / slope if slope > 0 else math.nan
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - x) < 1e-13 or hi - lo < 1e-13:
+            return new
+        x = new
+    return x
+
+
+def _solve_ph(
+    qh0: float, th: float, q1h: float, p: float, guess: float
+) -> float | None:
+    """The ph with E(1+m~) tanh xi = p (increasing in ph), or None if out of range."""
+
+    def gap(ph: float) -> tuple[float, float]:
+        out = entropic(qh0, ph, th, q1h)
+        return out[1] - p, out[4]
+
+    return increasing_root(gap, -_PH_MAX, _PH_MAX, guess)
+
+
+def solve_fixed_point(
+    update: Callable[[np.ndarray], np.ndarray | None],
+    start: tuple[float, ...],
+    *,
+    damping: float,
+    warmup: int = 15,
+    tol: float = 1e-9,
+) -> tuple[np.ndarray, bool, int]:
+    """Solve x = update(x): ``warmup`` damped steps, then MINPACK hybrid Newton.
+
+    ``damping`` is the weight of the old iterate in the damped steps. ``update``
+    returns None where x is infeasible (no saddle there). Returns (x, converged,
+    evaluations); converged means a feasible x with |update(x) - x| < tol.
+    """
+    x = np.asarray(start, dtype=float)
+    calls = 0
+    for _ in range(warmup):
+        new, calls = update(x), calls + 1
+        if new is None:
+            return x, False, calls
+        if np.max(np.abs(new - x)) < tol:
+            return new, True, calls
+        x = damping * x + (1.0 - damping) * new
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        new = update(v)
+        return np.full_like(v, 1e3) if new is None else new - v
+
+    sol = optimize.root(residual, x, method="hybr", options={"xtol": 1e-12})
+    final = update(sol.x)
+    ok = final is not None and bool(np.max(np.abs(final - sol.x)) < tol)
+    return sol.x, ok, calls + 1
+
+
+def solve_saddle(
+    kernel: str,
+    alpha: float,
+    q0: float,
+    p: float,
+    start: tuple[float, float],
+    *,
+    damping: float = 0.5,
+    tol: float = 1e-9,
+) -> Saddle:
+    """Saddle point at fixed (q0, p) by ``solve_fixed_point`` on (t, q1).
+
+    Not converged (``converged`` False, local_entropy nan) when the update leaves
+    the feasible region (q1h < th^2 / qh0, or no ph) or the solver stalls.
+    """
+    qh0 = conjugate_overlap(q0)
+    big_q0, big_p = float(kappa(kernel, q0)), float(kappa(kernel, p))
+    last_ph = [qh0]
+
+    def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
+        t, q1 = float(x[0]), float(x[1])
+        if not (-1.0 < t < 1.0 and 0.0 <= q1 < 1.0):
+            return None
+        _, d_t, d_q1 = energetic(
+            big_q0, big_p, float(kappa(kernel, t)), float(kappa(kernel, q1))
+        )
+        th = -alpha * float(kappa_prime(kernel, t)) * d_t
+        q1h = -2.0 * alpha * float(kappa_prime(kernel, q1)) * d_q1
+        if q1h < th * th / qh0 - 1e-12:
+            return None
+        ph = _solve_ph(qh0, th, q1h, p, last_ph[0])
+        if ph is None:
+            return None
+        last_ph[0] = ph
+        return ph, th, q1h
+
+    def update(x: np.ndarray) -> np.ndarray | None:
+        conj = conjugates(x)
+        return None if conj is None else np.array(entropic(qh0, *conj)[2:4])
+
+    x, ok, calls = solve_fixed_point(update, start, damping=damping, tol=tol)
+    conj = conjugates(x) if ok else None
+    if conj is None:
+        return Saddle(p, *x, math.nan, math.nan, math.nan, math.nan, False, calls)
+    value = free_entropy(kernel, alpha, q0, p, *x, *conj)
+    return Saddle(p, *x, *conj, value, True, calls)
+
+
+def free_entropy(
+    kernel: str,
+    alpha: float,
+    q0: float,
+    p: float,
+    t: float,
+    q1: float,
+    ph: float,
+    th: float,
+    q1h: float,
+) -> float:
+    """Phi_FP at the given order parameters (the local entropy at a saddle point)."""
+    qh0 = conjugate_overlap(q0)
+    log_cosh = entropic(qh0, ph, th, q1h)[0]
+    big = [float(kappa(kernel, v)) for v in (q0, p, t, q1)]
+    return (
+        -ph * p
+        + th * t
+        + 0.5 * q1h * (q1 - 1.0)
+        + log_cosh
+        + alpha * energetic(*big)[0]
+    )
+
+
+def equilibrium(activation: str, K: float, alpha: float) -> tuple[float, float]:
+    """(q0, s(alpha)) of theory I's RS binary solution (quadrature, exact)."""
+    q, s = typical_overlap(activation, "binary", K, alpha, "error", "default")
+    return q.value, s.value
+
+
+def independent_start(q0: float, p: float) -> tuple[float, float]:
+    """(t, q1) of the alpha = 0 saddle: t = q0 p, q1 = p^2."""
+    return q0 * p, p * p
+
+
+def continuation(
+    kernel: str,
+    alpha: float,
+    q0: float,
+    ds: list[float],
+    *,
+    damping: float = 0.5,
+    max_step: float = 0.02,
+) -> dict[float, Saddle]:
+    """Saddles at every d of ``ds``, continued in p from the equilibrium p = q0.
+
+    Walks from d0 = (1 - q0)/2 towards the smallest and the largest requested d in
+    steps of at most ``max_step`` in p; each saddle starts from the previous one.
+    After a failure the walk restarts from the alpha = 0 start at the next point.
+    """
+    out: dict[float, Saddle] = {}
+    d0 = (1.0 - q0) / 2.0
+    for side in ([d for d in ds if d <= d0], [d for d in ds if d > d0]):
+        if not side:
+            continue
+        far = min(side) if side[0] <= d0 else max(side)
+        p_far = 1.0 - 2.0 * far
+        steps = max(1, math.ceil(abs(p_far - q0) / max_step))
+        path = sorted(
+            {
+                *(q0 + (p_far - q0) * k / steps for k in range(1, steps + 1)),
+                *(1.0 - 2.0 * d for d in side),
+            },
+            key=lambda p: abs(p - q0),
+        )
+        start, targets = (q0, q0), {1.0 - 2.0 * d: d for d in side}
+        for p in path:
+            saddle = solve_saddle(kernel, alpha, q0, p, start, damping=damping)
+            start = (
+                (saddle.t, saddle.q1) if saddle.converged else independent_start(q0, p)
+            )
+            if p in targets:
+                out[targets[p]] = saddle
+    return out
+
+
+def check_arguments(activation: str, weights: str, K: float, alpha, ds) -> None:
+    """Raise InvalidConfigError listing every argument outside the supported cases.
+
+    Supported: binary weights; sign units at K = 1 (the perceptron) or K = inf,
+    ReLU units at K = inf (finite K > 1 is not implemented); alpha > 0 finite;
+    every d with 0 < d < 1/2.
+    """
+    issues: list[str] = []
+    try:
+        validate.check(activation=activation, weights=weights, alpha=alpha)
+    except InvalidConfigError as error:
+        issues += error.issues
+    if weights in validate.WEIGHTS and weights != "binary":
+        issues.append(
+            f"weights={weights!r} is not available for local entropy; use 'binary'"
+        )
+    allowed = {"sign": (1, math.inf), "relu": (math.inf,)}.get(activation)
+    if allowed is not None and K not in allowed:
+        choices = "1 or inf" if activation == "sign" else "inf"
+        issues.append(
+            f"K={K!r} is not available for activation={activation!r} local "
+            f"entropy; choose K={choices} (finite K > 1 is not implemented)"
+        )
+    issues += [
+        f"d={d!r} is not allowed; every d must be a number with 0 < d < 0.5"
+        for d in ds
+        if not (isinstance(d, (int, float)) and 0.0 < d < 0.5)
+    ]
+    if not ds:
+        issues.append("d is empty; give at least one distance 0 < d < 0.5")
+    if issues:
+        raise InvalidConfigError(issues)
+
+
+def row_keys(kind: str, activation: str, K: float, alpha: float, d: float) -> dict:
+    """The key columns shared by every local-entropy row (kind: "franz_parisi" or
+    "dense")."""
+    return {
+        "kind": kind,
+        "activation": activation,
+        "weights": "binary",
+        "K": "inf" if K == math.inf else int(K),
+        "alpha": float(alpha),
+        "d": float(d),
+    }
+
+
+def curve_rows(
+    activation: str, K: float, alpha: float, ds: list[float], *, damping: float
+) -> list[dict]:
+    """Franz-Parisi rows in the order of ``ds`` (arguments already checked)."""
+    q0, _ = equilibrium(activation, K, alpha)
+    kernel = kernel_name(activation, K)
+    saddles = continuation(kernel, alpha, q0, sorted(set(ds)), damping=damping)
+    rows = []
+    for d in ds:
+        sd = saddles[d]
+        rows.append(
+            {
+                **row_keys("franz_parisi", activation, K, alpha, d),
+                "local_entropy": float(sd.local_entropy),
+                "converged": sd.converged,
+                "q0": q0,
+                **{
+                    k: float(getattr(sd, k))
+                    for k in ("p", "t", "q1", "ph", "th", "q1h")
+                },
+            }
+        )
+    return rows

@@ -1,0 +1,40 @@
+"""`relu-landscape bench --quick`: a smoke run; every headline field is present.
+
+No benchmark number is asserted (they are ratios for the closing note, not tests);
+only that each was measured and is a positive finite number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from relu_landscape.cli import main
+
+HEADLINES = ["roofline_efficiency", "batched_vs_naive", "incremental_vs_recompute",
+             "scan_vs_ray_tune", "theory_table_seconds"]
+
+
+@pytest.mark.ray
+def test_bench_quick_writes_every_field(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    for key in HEADLINES:
+        assert key in printed
+        assert isinstance(result[key], float) and math.isfinite(result[key]) and result[key] > 0
+    assert {"cpu", "cores", "torch", "ray", "device"} <= set(result["machine"])
+    # the Tune trials and the scan ran the same solver on the same instances
+    assert result["scan_vs_ray_tune_detail"]["same_results"] is True
+
+
+def test_bench_gpu_without_cuda_is_a_clean_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: --gpu is valid here")
+    assert main(["bench", "--gpu"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
