@@ -21,13 +21,23 @@ from relu_landscape.analysis.capacity import GROUP, KEYS
 
 @dataclass(frozen=True)
 class Curve:
-    """One probe's curve: ``y`` of ``table`` against its setting ``x``, with axis labels."""
+    """One probe's curve: ``y`` of ``table`` against ``x``, with axis labels.
+
+    ``settings``: the probe-setting columns that define a point (default: ``x``
+    itself). When ``x`` is not among them it is a measured quantity averaged per
+    point, e.g. the distance d reached by a continuous noise scale s.
+    """
 
     table: str
     x: str
     y: str
     xlabel: str
     ylabel: str
+    settings: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.settings or (self.x,)
 
 
 CURVES: dict[str, Curve] = {
@@ -35,6 +45,7 @@ CURVES: dict[str, Curve] = {
         "local_energy", "d", "local_energy",
         "weight perturbation d (binary: flipped fraction; continuous: (1 - q)/2)",
         "local energy E_loc (training-error fraction)",
+        settings=("s", "D"),  # continuous noise scale s or binary flips D; d averaged
     ),
     "robustness": Curve(
         "robustness", "p", "robustness",
@@ -58,21 +69,24 @@ CURVES: dict[str, Curve] = {
 
 def missing_columns(schema: pl.Schema, curve: Curve) -> list[str]:
     """Columns ``curve`` needs that a probe table with ``schema`` lacks."""
-    return [c for c in ("run_id", curve.x, curve.y) if c not in schema]
+    return [c for c in ("run_id", *curve.keys, curve.x, curve.y) if c not in schema]
 
 
 def probe_curve(probe: pl.LazyFrame, runs: pl.LazyFrame, curve: Curve) -> pl.DataFrame:
-    """Mean of ``curve.y`` over solutions per cell and setting.
+    """Mean of ``curve.y`` over solutions per cell and probe setting.
 
-    Columns: KEYS + x, value, stderr (across solutions; 0 for one solution), solutions.
+    Columns: KEYS + settings + x, value, stderr (across solutions; 0 for one
+    solution), solutions.
     The cell keys come from the runs table (joined on run_id).
     """
-    rows = probe.select("run_id", curve.x, curve.y).join(
+    measured = [] if curve.x in curve.keys else [pl.col(curve.x).mean()]
+    rows = probe.select("run_id", *dict.fromkeys([*curve.keys, curve.x, curve.y])).join(
         runs.select("run_id", *KEYS), on="run_id", how="inner"
     )
     return (
-        rows.group_by([*KEYS, curve.x])
+        rows.group_by([*KEYS, *curve.keys])
         .agg(
+            *measured,
             pl.col(curve.y).mean().alias("value"),
             (pl.col(curve.y).std(ddof=1) / pl.len().sqrt())
             .fill_null(0.0)

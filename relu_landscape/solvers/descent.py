@@ -70,12 +70,16 @@ def surrogate_stability(
 ) -> Tensor:
     """Smooth sigma*Delta [B, R, P] from unnormalised preactivations h [B, R, P, K].
 
-    Sign: tanh(slope lambda) + 0.1 lambda; ReLU: softplus(slope lambda)/slope, whose
-    gradient survives on patterns where every unit is inactive (a tie to be fixed).
+    Sign: tanh(slope lambda) + 0.1 lambda, except K = 1, the perceptron, where the
+    prediction is monotone in lambda and g = lambda makes the hinge loss convex; ReLU:
+    softplus(slope lambda)/slope, whose gradient survives on patterns where every unit
+    is inactive (a tie to be fixed).
     """
     K = h.shape[-1]
     lam = h / math.sqrt(n)
-    if activation == "sign":
+    if activation == "sign" and K == 1:
+        g = lam
+    elif activation == "sign":
         g = torch.tanh(slope * lam) + _LEAK * lam
     else:
         g = torch.nn.functional.softplus(slope * lam) / slope

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import polars as pl
 import pytest
 
@@ -21,6 +22,8 @@ def test_probe_curve_and_at_load(tmp_path):
         tmp_path,
         {
             "run_id": ids * 2,
+            "s": pa.nulls(8, pa.float64()),  # binary weights: set by D flips (N = 20)
+            "D": [2] * 4 + [4] * 4,
             "d": [0.1] * 4 + [0.2] * 4,
             "local_energy": energy,
         },

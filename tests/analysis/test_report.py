@@ -137,7 +137,7 @@ def test_missing_tables_are_skipped_with_notes_and_figures_are_valid_pngs(tmp_pa
     assert result.path == tmp_path / "rep" / "report.md"
     for name in ("robustness", "local_entropy", "walks", "enumerate"):
         assert f"no '{name}' table" in md
-    assert "table 'local_energy' lacks columns ['d', 'local_energy']" in md
+    assert "table 'local_energy' lacks columns ['s', 'D', 'd', 'local_energy']" in md
     assert "finite_size: every group has one N" in md
     assert {p.name for p in result.figures} == {"capacity_vs_K.png", "p_solved.png"}
     for png in result.figures:
@@ -155,6 +155,8 @@ def test_probe_figure_compares_at_the_same_load(tmp_path):
         tmp_path,
         {
             "run_id": ids * 2,
+            "s": pa.nulls(8, pa.float64()),  # binary weights: set by D flips (N = 20)
+            "D": [2] * 4 + [4] * 4,
             "d": [0.1] * 4 + [0.2] * 4,
             "local_energy": [0.0, 0.1, 0.2, 0.4, 0.1, 0.3, 0.3, 0.5],
         },
