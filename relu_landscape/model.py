@@ -150,20 +150,22 @@ def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
 
 
 def unit_major(xi: Tensor, K: int, dtype=torch.float32) -> Tensor:
-    """Patterns [S, P, N] -> [S, K, P, n] contiguous in ``dtype``.
+    """Patterns [S, P, N] -> [S, K, n, P] contiguous in ``dtype``.
 
     The layout the training kernels read at every step: each unit's inputs form one
-    matrix, so W.xi is a plain batched matmul with no per-step transpose.
+    matrix with the patterns along the fast axis, so W.xi is a batched matmul whose
+    long dimension is P (measured on CPU: 4-5x faster forward and backward than the
+    [P, n] layout, whose weight gradient is a skinny matmul).
     """
     S, P, N = xi.shape
-    return xi.to(dtype).reshape(S, P, K, N // K).transpose(1, 2).contiguous()
+    return xi.to(dtype).reshape(S, P, K, N // K).permute(0, 2, 3, 1).contiguous()
 
 
 def dot_shared(w: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
     """Unnormalised preactivations h [B, P, K] on shared pattern matrices.
 
-    w: [B, K, n]; xu: unit-major patterns [S, K, P, n] (``unit_major``); instance b
-    uses xu[source[b]] and occupies column slot[b] of its matrix's weight block. One
+    w: [B, K, n]; xu: unit-major patterns [S, K, n, P] (``unit_major``); instance b
+    uses xu[source[b]] and occupies row slot[b] of its matrix's weight block. One
     matmul per (matrix, unit) serves every instance on that matrix (e.g. all alphas of
     a seed, or all replicas), which raises the arithmetic intensity of the step by
     that count. Differentiable in w.
@@ -172,8 +174,8 @@ def dot_shared(w: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
     S = xu.shape[0]
     A = int(slot.max()) + 1
     blocks = w.new_zeros(S, A, K, n).index_put((source, slot), w)
-    h = xu @ blocks.permute(0, 2, 3, 1)  # [S, K, P, A]
-    return h[source, :, :, slot].transpose(1, 2)
+    h = blocks.transpose(1, 2) @ xu  # [S, K, A, P]
+    return h[source, :, slot].transpose(1, 2)
 
 
 # ----------------------------------------------------------- incremental flip cache

@@ -22,8 +22,9 @@ class DescentParams:
     ``margin`` is in units of the output field Delta (science.md §1); the loss is the
     mean over patterns of ``relu(margin - sigma*Delta)`` (hinge) or
     ``softplus(-beta*sigma*Delta)/beta`` (cross_entropy), where Delta is computed with
-    the surrogates tanh(slope*lambda) + 0.1 lambda (sign; lambda itself for the
-    perceptron, K = 1) and softplus(slope*lambda)/slope (ReLU), the slope raised
+    the surrogates tanh(slope*lambda) + 0.1 lambda (sign, as the straight-through
+    gradient of the true sign; lambda itself for the perceptron, K = 1) and
+    softplus(slope*lambda)/slope (ReLU), the slope raised
     geometrically from 1 to ``slope_end`` over ``max_steps``. The defaults (margin 0.1,
     lr 0.01) came from a comparison at N = 200-1000 near the thresholds: a margin of
     0.5 is infeasible there and left every instance unsolved.

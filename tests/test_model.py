@@ -107,3 +107,22 @@ def test_flip_cache_equals_recomputation(activation, K):
         model.apply_flip(cache, prop, torch.rand(B, generator=g) < 0.5)
     torch.testing.assert_close(cache.h, model.dot(cache.w, xt), rtol=0, atol=0)
     assert cache.wrong.tolist() == model.errors(cache.w, xt, yt, activation, mask).tolist()
+
+
+def test_dot_shared_equals_dot_with_gradients():
+    """The shared-pattern kernel (alphas of a seed on one matrix) against the plain one."""
+    from relu_landscape.instances import InstanceId, make_batch
+
+    ids = [InstanceId(0, "binary", "relu", "continuous", 2, 40, a, s)
+           for s in range(3) for a in (0.2, 0.5, 1.0)]
+    batch = model.to_torch(make_batch(ids))
+    assert batch.xi_unique.shape[0] == 3 and batch.slot.tolist() == [0, 1, 2] * 3
+    xu = model.unit_major(batch.xi_unique, 2, dtype=torch.float64)
+    w = batch.w0.double().requires_grad_(True)
+    shared = model.dot_shared(w, xu, batch.source, batch.slot)
+    plain = model.dot(w, batch.xi)
+    torch.testing.assert_close(shared, plain)
+    weight = torch.randn(plain.shape, dtype=torch.float64) * batch.mask[..., None]
+    (g_shared,) = torch.autograd.grad((shared * weight).sum(), w)
+    (g_plain,) = torch.autograd.grad((plain * weight).sum(), w)
+    torch.testing.assert_close(g_shared, g_plain)

@@ -70,8 +70,12 @@ def surrogate_stability(
 ) -> Tensor:
     """Smooth sigma*Delta [B, R, P] from unnormalised preactivations h [B, R, P, K].
 
-    Sign: tanh(slope lambda) + 0.1 lambda, except K = 1, the perceptron, where the
-    prediction is monotone in lambda and g = lambda makes the hinge loss convex; ReLU:
+    Sign, K > 1: straight-through, the forward value is the true sign(lambda) (so the
+    loss is satisfied only by patterns the committee really classifies with the
+    margin) and the gradient is that of tanh(slope lambda) + 0.1 lambda. A purely
+    smooth forward let near-zero wrong units pass the hinge and stalled instances even
+    at alpha = 0.2. Sign, K = 1, the perceptron: the prediction is monotone in lambda
+    and g = lambda makes the hinge loss convex. ReLU:
     softplus(slope lambda)/slope, whose gradient survives on patterns where every unit
     is inactive (a tie to be fixed).
     """
@@ -80,7 +84,8 @@ def surrogate_stability(
     if activation == "sign" and K == 1:
         g = lam
     elif activation == "sign":
-        g = torch.tanh(slope * lam) + _LEAK * lam
+        smooth = torch.tanh(slope * lam) + _LEAK * lam
+        g = torch.sign(lam) + smooth - smooth.detach()
     else:
         g = torch.nn.functional.softplus(slope * lam) / slope
     c = model.readout(activation, K, device=h.device, dtype=h.dtype)

