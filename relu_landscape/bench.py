@@ -282,7 +282,7 @@ def run(*, quick: bool, device: str, workdir: Path) -> dict:
                              steps=50 if big else 10)
     inc = incremental_vs_recompute(device, B=16 if big else 4, N=1000 if big else 200,
                                    proposals=200 if big else 50)
-    tune_cmp = scan_vs_ray_tune(workdir, seeds=20 if big else 1)
+    tune_cmp = scan_vs_ray_tune(workdir, seeds=16 if big else 1)
     theory = theory_table(quick=quick)
     return {
         "machine": machine(device),

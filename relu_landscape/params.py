@@ -206,4 +206,4 @@ PROBE_PARAMS: dict[str, type] = {
     "enumerate": EnumerateParams,
 }
 
-DEFAULT_SOLVER = {"binary": "anneal", "continuous": "gd"}
+DEFAULT_SOLVER = {"binary": "sbpi", "continuous": "gd"}

@@ -54,7 +54,7 @@ def test_good_config_validates(tmp_path):
     path.write_text(GOOD)
     spec = load_config(path)
     assert dict(spec.grid.K) == {"sign": (1, 3), "relu": (2,)}
-    assert spec.solver_for("binary").name == "anneal"
+    assert spec.solver_for("binary").name == "sbpi"
     # the hash covers science, not execution
     other = load_config(path, overrides={"execution": {"backend": "local"}})
     assert other.config_hash == spec.config_hash
