@@ -215,7 +215,8 @@ def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
     spec, issues = validate({
         "grid": {"K": {"sign": [1, 3], "relu": [2]}, "weights": ["binary", "continuous"],
                  "n": [15], "alpha": [0.2, 0.4], "seeds": seeds},
-        "solver": {"binary": {"sweeps": 100}, "continuous": {"max_steps": 500}},
+        "solver": {"binary": {"name": "anneal", "sweeps": 100},
+                   "continuous": {"max_steps": 500}},
     })
     assert not issues, issues
     ids = instances(spec)

@@ -79,6 +79,6 @@ def tiny_spec_toml(out_backend: str = "ray", **grid) -> str:
     g = {"K": "{ sign = [1, 3], relu = [2] }", "weights": '["binary", "continuous"]',
          "n": "[11]", "alpha": "[0.1, 0.2]", "seeds": "3", **grid}
     lines = ["seed = 7", "[grid]", *[f"{k} = {v}" for k, v in g.items()],
-             "[solver.binary]", "sweeps = 300", "[solver.continuous]", "max_steps = 1500",
+             "[solver.binary]", "max_epochs = 200", "[solver.continuous]", "max_steps = 1500",
              "[execution]", f'backend = "{out_backend}"', "shard_size = 4"]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ n = [5]
 alpha = [0.2, 0.4]
 seeds = 2
 [solver.binary]
+name = "anneal"
 sweeps = 200
 [solver.continuous]
 max_steps = 1500

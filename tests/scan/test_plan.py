@@ -43,7 +43,7 @@ def test_shard_id_is_a_content_hash(tmp_path, monkeypatch):
     first = [s.shard_id for s in plan.plan_shards(spec, 4)]
     assert first == [s.shard_id for s in plan.plan_shards(_spec(tmp_path), 4)]
     other_solver = load_config(
-        tmp_path / "s.toml", overrides={"solver": {"binary": {"sweeps": 301}}}
+        tmp_path / "s.toml", overrides={"solver": {"binary": {"max_epochs": 301}}}
     )
     changed = {s.shard_id for s in plan.plan_shards(other_solver, 4)}
     assert len(changed & set(first)) == 6  # only the binary shards changed id
