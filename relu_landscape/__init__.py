@@ -6,16 +6,23 @@ package loads nothing heavy; each layer is imported where it is used.
 
 Where each quantity is computed (the Parquet column has the same name):
 
-==================  ================================  =====================
-quantity            module                            column (table)
-==================  ================================  =====================
-preactivation       model.preact / model.dot          -
-output field Delta  model.field                       -
-stability           model.stability                   min_stability (runs)
-training errors     model.errors (tie = error)        errors, error_frac
-solved              solvers.base.finish               solved (runs)
-P(solved)           analysis.capacity                 -
-==================  ================================  =====================
+==========================  =================================  ========================
+quantity                    module                             column (table)
+==========================  =================================  ========================
+preactivation lambda        model.preact / model.dot           -
+output field Delta          model.field                        -
+stability sigma*Delta       model.stability                    min_stability (runs)
+training errors (tie=error) model.errors                       errors, error_frac (runs)
+solved, steps               solvers.* via solvers.base.finish  solved, steps (runs)
+P(solved), alpha_50         analysis.capacity, stats           -
+local energy E_loc(s | d)   probes.local_energy                local_energy
+input robustness            probes.robustness                  robustness
+sampled local entropy       probes.local_entropy               local_entropy
+solution-space walks        probes.walks                       walks
+exact small-N landscape     probes.enumerate                   enumerate
+RS alpha_c, q, s; 1RSB      theory.rs, theory.rsb1             alpha_c (theory)
+Franz-Parisi / dense        theory.franz_parisi, theory.dense  local_entropy_theory
+==========================  =================================  ========================
 
 Glossary (ASCII spellings of science.md's symbols): N inputs, K hidden units,
 n = N/K inputs per unit, P = round(alpha N) patterns, alpha patterns per weight,
