@@ -23,7 +23,6 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from relu_landscape import model, store

@@ -210,7 +210,6 @@ def _theory_local_entropy(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import json
     import tempfile
 
     import torch

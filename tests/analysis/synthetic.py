@@ -86,3 +86,20 @@ def write_fake_theory(root, data_K: dict[str, list[int]]) -> None:
         for a, w, K, lvl in theory_join.figure_variants(data_K)
     ]
     store.write_table(root, "theory", theory_join.theory_frame(rows).to_arrow())
+
+
+# local energy of the sign K = 1, N = 20 runs at alpha 0.2, 0.4 (seeds 0, 1): two
+# settings, D = 2 and 4 flips (d = 0.1, 0.2), binary weights so the noise scale s is null
+ENERGY_VALUES = [0.0, 0.1, 0.2, 0.4, 0.1, 0.3, 0.3, 0.5]
+
+
+def energy_probe_rows() -> dict:
+    """Columns of a small local_energy probe table keyed to ``write_runs``' run ids."""
+    ids = [f"sign-binary-1-20-anneal-{a}-{s}" for a in (0.2, 0.4) for s in range(2)]
+    return {
+        "run_id": ids * 2,
+        "s": pa.nulls(8, pa.float64()),
+        "D": [2] * 4 + [4] * 4,
+        "d": [0.1] * 4 + [0.2] * 4,
+        "local_energy": ENERGY_VALUES,
+    }

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 import polars as pl
 import pytest
 
 from relu_landscape import store
 from relu_landscape.analysis import geometry
-from tests.analysis.synthetic import flags, write_fake_theory, write_runs
+from tests.analysis.synthetic import (
+    energy_probe_rows,
+    flags,
+    write_fake_theory,
+    write_runs,
+)
 from tests.analysis.test_report import _write_probe
 
 
 def test_probe_curve_and_at_load(tmp_path):
     write_runs(tmp_path, "sign", "binary", 1, 20, {0.2: flags(4), 0.4: flags(4)})
     write_fake_theory(tmp_path, {"sign": [1], "relu": [2]})
-    ids = [f"sign-binary-1-20-anneal-{a}-{s}" for a in (0.2, 0.4) for s in range(2)]
-    energy = [0.0, 0.1, 0.2, 0.4, 0.1, 0.3, 0.3, 0.5]
-    _write_probe(
-        tmp_path,
-        {
-            "run_id": ids * 2,
-            "s": pa.nulls(8, pa.float64()),  # binary weights: set by D flips (N = 20)
-            "D": [2] * 4 + [4] * 4,
-            "d": [0.1] * 4 + [0.2] * 4,
-            "local_energy": energy,
-        },
-    )
+    _write_probe(tmp_path, energy_probe_rows())
     curve = geometry.CURVES["local_energy"]
     probe = store.scan_table(tmp_path, "local_energy")
     assert geometry.missing_columns(probe.collect_schema(), curve) == []

@@ -13,7 +13,7 @@ import pytest
 from relu_landscape import stats
 from relu_landscape.analysis.report import write_report
 from relu_landscape.cli import main
-from tests.analysis.synthetic import flags, write_fake_theory, write_runs
+from tests.analysis.synthetic import energy_probe_rows, flags, write_fake_theory, write_runs
 
 HIVE = {"activation": pl.String, "weights": pl.String, "K": pl.Int64}
 
@@ -149,18 +149,8 @@ def test_missing_tables_are_skipped_with_notes_and_figures_are_valid_pngs(tmp_pa
 
 def test_probe_figure_compares_at_the_same_load(tmp_path):
     _results(tmp_path)
-    ids = [f"sign-binary-1-20-anneal-{a}-{s}" for a in (0.2, 0.4) for s in range(2)]
     # fake theory alpha_c(sign, K=1) = 0.6: the two alphas sit at loads 1/3 and 2/3
-    _write_probe(
-        tmp_path,
-        {
-            "run_id": ids * 2,
-            "s": pa.nulls(8, pa.float64()),  # binary weights: set by D flips (N = 20)
-            "D": [2] * 4 + [4] * 4,
-            "d": [0.1] * 4 + [0.2] * 4,
-            "local_energy": [0.0, 0.1, 0.2, 0.4, 0.1, 0.3, 0.3, 0.5],
-        },
-    )
+    _write_probe(tmp_path, energy_probe_rows())
     result = write_report(tmp_path)
     png = tmp_path / "report" / "local_energy.png"
     assert png in result.figures
