@@ -184,16 +184,12 @@ def _theory_curve(args: argparse.Namespace) -> int:
 
 
 def _local_entropy_rows(args: argparse.Namespace, curve) -> int:
-    from relu_landscape import store
-
     Ks, alphas = _parse_K(args.K), _parse_floats("--alpha", args.alpha)
     if len(Ks) != 1 or len(alphas) != 1:
         raise InvalidConfigError("--K, --alpha: give one value each, e.g. --K inf --alpha 0.5")
     rows = curve(args.activation, Ks[0], alphas[0], _parse_floats("--d", args.d),
                  weights=args.weights, damping=args.damping)
-    columns = store.SCHEMAS["local_entropy_theory"].names
-    _emit_rows(rows if not args.out else [{c: r.get(c) for c in columns} for r in rows],
-               args, "local_entropy_theory")
+    _emit_rows(rows, args, "local_entropy_theory")
     return 0
 
 

@@ -239,13 +239,25 @@ def write_shard(root: str | Path, table: str, rows: pa.Table, *, activation: str
 
     Rewriting the same shard replaces its file, so reruns never duplicate rows.
     """
-    rows = rows.cast(SCHEMAS[table])
-    meta = {**provenance.__dict__, "device": device, "shard_id": shard_id,
-            "table": table, "rows": rows.num_rows, "created_unix": time.time()}
-    rows = rows.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    rows = _stamped(rows, table, {**provenance.__dict__, "device": device,
+                                  "shard_id": shard_id})
     final = shard_path(root, table, activation, weights, K, shard_id)
     _write_atomic(rows, final)
     return final
+
+
+def _stamped(rows: pa.Table, table: str, meta: dict) -> pa.Table:
+    """``rows`` in ``table``'s schema with ``meta`` (plus table, rows, time) attached.
+
+    A nullable schema column absent from ``rows`` is added as nulls.
+    """
+    schema = SCHEMAS[table]
+    for f in schema:
+        if f.name not in rows.column_names and f.nullable:
+            rows = rows.append_column(f.name, pa.nulls(rows.num_rows, f.type))
+    rows = rows.select(schema.names).cast(schema)
+    meta = {**meta, "table": table, "rows": rows.num_rows, "created_unix": time.time()}
+    return rows.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
 
 
 def _write_atomic(rows: pa.Table, final: Path) -> None:
@@ -271,11 +283,13 @@ def write_table(root: str | Path, table: str, rows: pa.Table) -> Path:
 
 
 def write_file(path: str | Path, table: str, rows: pa.Table) -> Path:
-    """Write ``rows`` with ``table``'s schema to one Parquet file at ``path``, atomically."""
-    rows = rows.select(SCHEMAS[table].names).cast(SCHEMAS[table])
-    meta = {"table": table, "rows": rows.num_rows, "created_unix": time.time(),
-            "schema_version": SCHEMA_VERSION, "package_version": _version("relu-landscape")}
-    rows = rows.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    """Write ``rows`` with ``table``'s schema to one Parquet file at ``path``, atomically.
+
+    Nullable columns the rows lack (e.g. the dense-only order parameters of a
+    Franz-Parisi curve) are written as nulls.
+    """
+    rows = _stamped(rows, table, {"schema_version": SCHEMA_VERSION,
+                                  "package_version": _version("relu-landscape")})
     _write_atomic(rows, Path(path))
     return Path(path)
 

@@ -112,3 +112,16 @@ def test_sql_over_tables(tmp_path):
     write(tmp_path)
     out = store.sql(tmp_path, "SELECT K, avg(CAST(solved AS INT)) AS p FROM runs GROUP BY K")
     assert out.row(0) == (3, 0.5)
+
+
+def test_write_file_fills_absent_nullable_columns(tmp_path):
+    # a continuous-weights curve has no entropy: s and s_stderr are written as nulls
+    rows = pa.table({"activation": ["relu"], "weights": ["continuous"], "K": [4],
+                     "tie": ["error"], "alpha": [0.5], "q": [0.3], "q_stderr": [0.0]})
+    path = store.write_file(tmp_path / "c.parquet", "theory_curve", rows)
+    back = pl.read_parquet(path)
+    assert back.columns == store.SCHEMAS["theory_curve"].names
+    assert back["s"].is_null().all() and back["q"].to_list() == [0.3]
+    assert store.read_provenance(path)["table"] == "theory_curve"
+    with pytest.raises(KeyError):  # a required column is never invented
+        store.write_file(tmp_path / "d.parquet", "theory_curve", rows.drop(["alpha"]))

@@ -26,7 +26,7 @@ dense-region local entropy relu_landscape.theory.dense
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from relu_landscape.theory import table as _table
 from relu_landscape.theory import validate as _validate
 from relu_landscape.theory.estimate import Estimate, from_batches
 from relu_landscape.theory.gauss import PRECISIONS
+from relu_landscape.theory.table import capacity_table
 
 __all__ = [
     "Estimate",
@@ -180,36 +181,6 @@ def kappa(activation: str, q):
     """Wide-limit kernel kappa(q) of science.md §4 (sign: (2/pi) arcsin q; relu)."""
     _validate.check(activation=activation)
     return _energetic.kappa(activation, np.asarray(q, dtype=float))
-
-
-def capacity_table(
-    activations: Iterable[str],
-    weights: Iterable[str],
-    Ks: Iterable[float],
-    *,
-    levels: Sequence[str] = ("RS",),
-    tie: str = "error",
-    precision: str = "default",
-    skip_invalid: bool = False,
-) -> list[dict]:
-    """Capacity rows, one per combination of the arguments.
-
-    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie", "alpha_c",
-    "stderr".
-
-    Every combination of the arguments; an invalid one (K parity, 1RSB outside
-    continuous K = inf) raises InvalidConfigError listing all of them, unless
-    ``skip_invalid=True``, which drops those rows silently.
-    """
-    return _table.capacity_rows(
-        activations,
-        weights,
-        Ks,
-        levels=levels,
-        tie=tie,
-        precision=precision,
-        skip_invalid=skip_invalid,
-    )
 
 
 def curve_table(

@@ -45,7 +45,7 @@ def capacity(
     return binary_capacity(activation, K, tie, precision)
 
 
-def capacity_rows(
+def capacity_table(
     activations: Iterable[str],
     weights: Iterable[str],
     Ks: Iterable[float],
@@ -55,7 +55,15 @@ def capacity_rows(
     precision: str = "default",
     skip_invalid: bool = False,
 ) -> list[dict]:
-    """One row per valid (activation, weights, K, level); see ``capacity_table``."""
+    """Capacity rows, one per combination of the arguments.
+
+    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie", "alpha_c",
+    "stderr".
+
+    Every combination of the arguments; an invalid one (K parity, 1RSB outside
+    continuous K = inf) raises InvalidConfigError listing all of them, unless
+    ``skip_invalid=True``, which drops those rows silently.
+    """
     activations, weights, Ks, levels = (
         list(activations),
         list(weights),
