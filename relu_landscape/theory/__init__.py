@@ -1,4 +1,4 @@
-"""Replica theory of the tree committee machine (science.md §4), numpy + scipy only.
+"""Replica theory of the tree committee machine (docs/science.md §4), numpy + scipy only.
 
 Conventions: sign units need K odd (K = 1 is the perceptron), ReLU units K even with
 readout +1 on the first K/2 units and -1 on the rest; K = math.inf is the wide limit.
@@ -19,6 +19,7 @@ RS capacity, q, s          relu_landscape.theory.rs
 1RSB capacity (K = inf)    relu_landscape.theory.rsb1
 tables                     relu_landscape.theory.table
 Franz-Parisi local entropy relu_landscape.theory.franz_parisi
+finite-K fields, sampling  relu_landscape.theory.committee_fields
 dense-region local entropy relu_landscape.theory.dense
 =========================  ==============================
 """
@@ -39,9 +40,10 @@ from relu_landscape.theory import table as _table
 from relu_landscape.theory import validate as _validate
 from relu_landscape.theory.estimate import Estimate, from_batches
 from relu_landscape.theory.gauss import PRECISIONS
-from relu_landscape.theory.table import capacity_table
+from relu_landscape.theory.table import THEORY_VERSION, capacity_table
 
 __all__ = [
+    "THEORY_VERSION",
     "Estimate",
     "capacity_table",
     "curve_table",
@@ -64,7 +66,7 @@ def rs_capacity(
     tie: str = "error",
     precision: str = "default",
 ) -> Estimate:
-    """RS capacity alpha_c (patterns per weight), science.md §4.
+    """RS capacity alpha_c (patterns per weight), docs/science.md §4.
 
     Continuous weights: 1 / E_z[d(z)^2] (sign: exact quadrature; ReLU: exact d(z),
     angular quadrature at K = 2, QMC beyond, 2 pi / (pi - 1) at K = inf; sign at
@@ -178,7 +180,7 @@ def energetic_term(
 
 
 def kappa(activation: str, q):
-    """Wide-limit kernel kappa(q) of science.md §4 (sign: (2/pi) arcsin q; relu)."""
+    """Wide-limit kernel kappa(q) of docs/science.md §4 (sign: (2/pi) arcsin q; relu)."""
     _validate.check(activation=activation)
     return _energetic.kappa(activation, np.asarray(q, dtype=float))
 
@@ -217,19 +219,24 @@ def franz_parisi_curve(
     *,
     weights: str = "binary",
     damping: float = 0.5,
+    precision: str = "default",
 ) -> list[dict]:
     """Franz-Parisi local entropy of a typical solution at each distance d (§5).
 
-    Binary weights; sign K = 1 (perceptron) or K = inf, ReLU K = inf. Rows, in
-    the order of ``ds``: "kind" ("franz_parisi"), "activation", "weights", "K"
-    (1 or "inf"), "alpha", "d", "local_entropy" (per weight, natural log; nan
-    when not converged), "converged", and the order parameters "q0",
-    "p" = 1 - 2d, "t", "q1", "ph", "th", "q1h". Continued in d from
-    d0 = (1 - q0)/2, where it equals s(alpha).
+    Binary weights; sign units at odd K or K = inf, ReLU units at even K or
+    K = inf. Rows, in the order of ``ds``: "kind" ("franz_parisi"), "activation",
+    "weights", "K" (an int or "inf"), "alpha", "d", "local_entropy" (per weight,
+    natural log; nan when not converged), "stderr" (0 for the quadrature cases
+    K = 1 and K = inf; randomised QMC at finite K > 1, points by ``precision``),
+    "converged", and the order parameters "q0", "p" = 1 - 2d, "t", "q1", "ph",
+    "th", "q1h". Continued in d from d0 = (1 - q0)/2, where it equals s(alpha).
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
-    return _franz_parisi.curve_rows(activation, K, alpha, ds, damping=damping)
+    _validate.check(precision=precision)
+    return _franz_parisi.curve_rows(
+        activation, K, alpha, ds, damping=damping, precision=precision
+    )
 
 
 def dense_local_entropy_curve(
@@ -243,11 +250,18 @@ def dense_local_entropy_curve(
 ) -> list[dict]:
     """Local entropy of the densest regions (y -> infinity) at each distance d.
 
-    Same cases and key columns as ``franz_parisi_curve`` (kind "dense"); "p",
+    Sign units at K = 1 or K = inf, ReLU units at K = inf (finite K > 1 is not
+    implemented); key columns as ``franz_parisi_curve`` (kind "dense", "stderr"
+    0: quadrature); "p",
     "q1", "omega" = y (q1 - q0), "ph", "q0h", "delta" = y (q1h - q0h). The centre
     is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
     is beyond the range in which the distance constraint binds.
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
+    if not _franz_parisi.exact(activation, K):
+        raise InvalidConfigError(
+            f"K={K!r} is not available for activation={activation!r} dense regions; "
+            "choose K=inf (or K=1 for sign): finite K > 1 is not implemented"
+        )
     return _dense.curve_rows(activation, K, alpha, ds, damping=damping)

@@ -1,4 +1,4 @@
-"""Local entropy of the densest regions, binary weights, y -> infinity (science.md §5).
+"""Local entropy of the densest regions, binary weights, y -> infinity (docs/science.md §5).
 
 Large-deviation measure Z = sum_{W~} N(W~, d)^y over binary centres W~, where
 N(W~, d) counts the solutions at normalised distance d (overlap p = 1 - 2d) from
@@ -21,6 +21,7 @@ q0h = 2 alpha dE F_E/d omega, delta = q0h + 2 alpha dE F_E/d q1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,7 @@ class DenseSaddle:
 
 
 def kappa_second(kernel: str, q: float) -> float:
-    """d^2 kappa / dq^2 of the kernels of science.md §4 (linear: 0)."""
+    """d^2 kappa / dq^2 of the kernels of docs/science.md §4 (linear: 0)."""
     if kernel == "sign":
         return 2.0 / math.pi * q / (1.0 - q * q) ** 1.5
     if kernel == "relu":
@@ -108,18 +109,8 @@ def entropic(q0h: float, delta: float, ph: float) -> tuple[float, ...]:
     return float(w @ value), float(w @ m), q1, omega, float(w @ slope)
 
 
-def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float]:
-    """(E F_E, d/dq1, d/domega) at fixed omega resp. q1 (envelope theorem).
-
-    The maximiser s* solves s = Omega r(a) / sigma, a = (h + s) / sigma,
-    sigma = sqrt(1 - Q1), r = phi / Phi; in a this is a concave increasing
-    equation, so Newton from a = h / sigma converges monotonically.
-    """
-    z, w = hermite_1d(_NZ)
-    big_q1 = float(kappa(kernel, q1))
-    big_omega = float(kappa_prime(kernel, q1)) * omega
-    sigma = math.sqrt(1.0 - big_q1)
-    h = math.sqrt(big_q1) * z
+def _maximiser(h: np.ndarray, sigma: float, big_omega: float) -> np.ndarray:
+    """a = (h + s*)/sigma with s* = Omega r(a)/sigma (Newton, monotone from h/sigma)."""
     a = h / sigma
     for _ in range(_NEWTON):
         r = inverse_mills(a)
@@ -128,8 +119,45 @@ def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float
         a = a - step
         if np.max(np.abs(step)) < 1e-14:
             break
-    s = sigma * a - h
-    r = inverse_mills(a)
+    return a
+
+
+@dataclass(frozen=True)
+class _Laplace:
+    """The Laplace point of the energetic term on the Hermite nodes z (weights w):
+    Q1 = kappa(q1), Omega = kappa'(q1) omega, sigma = sqrt(1 - Q1), h = sqrt(Q1) z,
+    the maximiser a = (h + s)/sigma and shift s, and r = phi(a) / Phi(a)."""
+
+    z: np.ndarray
+    w: np.ndarray
+    big_q1: float
+    big_omega: float
+    sigma: float
+    a: np.ndarray
+    s: np.ndarray
+    r: np.ndarray
+
+    @staticmethod
+    def at(kernel: str, q1: float, omega: float) -> _Laplace:
+        z, w = hermite_1d(_NZ)
+        big_q1 = float(kappa(kernel, q1))
+        big_omega = float(kappa_prime(kernel, q1)) * omega
+        sigma = math.sqrt(1.0 - big_q1)
+        h = math.sqrt(big_q1) * z
+        a = _maximiser(h, sigma, big_omega)
+        return _Laplace(z, w, big_q1, big_omega, sigma, a, sigma * a - h, inverse_mills(a))
+
+
+def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float]:
+    """(E F_E, d/dq1, d/domega) at fixed omega resp. q1 (envelope theorem).
+
+    The maximiser s* solves s = Omega r(a) / sigma, a = (h + s) / sigma,
+    sigma = sqrt(1 - Q1), r = phi / Phi; in a this is a concave increasing
+    equation, so Newton from a = h / sigma converges monotonically.
+    """
+    lp = _Laplace.at(kernel, q1, omega)
+    z, w, big_q1, big_omega, sigma = lp.z, lp.w, lp.big_q1, lp.big_omega, lp.sigma
+    a, s, r = lp.a, lp.s, lp.r
     value = special.log_ndtr(a) - s * s / (2.0 * big_omega)
     d_omega_big = s * s / (2.0 * big_omega**2)
     d_q1_big = r * (z / (2.0 * math.sqrt(big_q1) * sigma) + a / (2.0 * sigma**2))
@@ -138,12 +166,32 @@ def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float
     return float(w @ value), float(w @ d_q1), float(w @ (slope * d_omega_big))
 
 
+DenseTerm = Callable[[float, float], tuple[float, float, float]]
+"""(E_z F_E, d/dq1, d/domega) at (q1, omega), plain overlaps."""
+
+
+def kernel_term(kernel: str) -> DenseTerm:
+    """The perceptron term at kernel-mapped overlaps (K = 1 or K = inf)."""
+    return lambda q1, omega: energetic(kernel, q1, omega)
+
+
+def _as_term(kernel: str | DenseTerm) -> DenseTerm:
+    return kernel_term(kernel) if isinstance(kernel, str) else kernel
+
+
 def free_entropy(
-    kernel: str, alpha: float, p: float, q1: float, omega: float, ph, q0h, delta
+    kernel: str | DenseTerm,
+    alpha: float,
+    p: float,
+    q1: float,
+    omega: float,
+    ph,
+    q0h,
+    delta,
 ) -> float:
     """phi (the densest-region local entropy) at the given order parameters."""
     value_s = entropic(q0h, delta, ph)[0]
-    value_e = energetic(kernel, q1, omega)[0]
+    value_e = _as_term(kernel)(q1, omega)[0]
     return (
         -ph * p
         - 0.5 * (delta * q1 + q0h * omega)
@@ -151,6 +199,31 @@ def free_entropy(
         + value_s
         + alpha * value_e
     )
+
+
+def entropic_external(q0h: float, delta: float, ph: float, q1: float) -> float:
+    """1/y coefficient of the entropic and conjugate terms of ln Z(y) / y.
+
+    -delta (1 - q1)/2 (conjugates) - E_z ln(1 - delta (1 - m^2)) / 2 (Gaussian
+    fluctuations of the Laplace integral over eta), docs/local_entropy.md §5.
+    """
+    z, w = _half_line()
+    m = _largest_root(math.sqrt(q0h) * z + ph, delta)
+    curvature = np.maximum(1.0 - delta * (1.0 - m * m), 1e-300)
+    return -0.5 * delta * (1.0 - q1) - 0.5 * float(w @ np.log(curvature))
+
+
+def energetic_external(kernel: str, q1: float, omega: float) -> float:
+    """1/y coefficient of the energetic term (K = 1, K = inf), per pattern.
+
+    E_z[-ln(1 - Omega L''(h + s*)) / 2 - z s* / (2 sqrt(Q1))], L = ln Phi(. / sigma):
+    the Gaussian fluctuations of the Laplace integral and the shift of
+    sqrt(Q0) z = sqrt(Q1 - Omega / y) z (docs/local_entropy.md §5).
+    """
+    lp = _Laplace.at(kernel, q1, omega)
+    second = -lp.r * (lp.a + lp.r) / lp.sigma**2
+    fluct = -0.5 * np.log(1.0 - lp.big_omega * second)
+    return float(lp.w @ (fluct - lp.z * lp.s / (2.0 * math.sqrt(lp.big_q1))))
 
 
 def _solve_ph(q0h: float, delta: float, p: float, guess: float) -> float | None:
@@ -164,7 +237,7 @@ def _solve_ph(q0h: float, delta: float, p: float, guess: float) -> float | None:
 
 
 def solve_saddle(
-    kernel: str,
+    kernel: str | DenseTerm,
     alpha: float,
     p: float,
     start: tuple[float, float],
@@ -182,13 +255,14 @@ def solve_saddle(
     distance constraint binds) or the solver stalls.
     """
 
+    term = _as_term(kernel)
     last_ph = [1.0]
 
     def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
         q1, omega = float(x[0]), math.exp(min(float(x[1]), 50.0))
         if not 0.0 < q1 < 1.0:
             return None
-        _, d_q1, d_omega = energetic(kernel, q1, omega)
+        _, d_q1, d_omega = term(q1, omega)
         q0h = 2.0 * alpha * d_omega
         delta = q0h + 2.0 * alpha * d_q1
         if not (q0h > 0 and delta >= 0):
@@ -213,8 +287,16 @@ def solve_saddle(
     if conj is None:
         nan = math.nan
         return DenseSaddle(p, q1, omega, nan, nan, nan, nan, False, calls)
-    value = free_entropy(kernel, alpha, p, q1, omega, *conj)
+    value = free_entropy(term, alpha, p, q1, omega, *conj)
     return DenseSaddle(p, q1, omega, *conj, value, True, calls)
+
+
+def external_entropy(kernel: str, alpha: float, sd: DenseSaddle) -> float:
+    """Complexity Sigma = lim_{y -> inf} [ln Z(y) - y d ln Z(y)/dy] / N at a saddle:
+    the 1/y coefficient of ln Z(y) / (N y) at the y -> infinity order parameters
+    (envelope theorem), docs/local_entropy.md §5."""
+    entropic_part = entropic_external(sd.q0h, sd.delta, sd.ph, sd.q1)
+    return entropic_part + alpha * energetic_external(kernel, sd.q1, sd.omega)
 
 
 def curve_rows(
@@ -249,11 +331,16 @@ def curve_rows(
     rows = []
     for d in ds:
         sd = saddles[d]
+        external = (
+            external_entropy(kernel, alpha, sd) if sd.converged else math.nan
+        )
         rows.append(
             {
                 **row_keys("dense", activation, K, alpha, d),
                 "local_entropy": float(sd.local_entropy),
+                "stderr": 0.0 if sd.converged else math.nan,
                 "converged": sd.converged,
+                "external_entropy": external,
                 **{
                     k: float(getattr(sd, k))
                     for k in ("p", "q1", "omega", "ph", "q0h", "delta")

@@ -1,8 +1,8 @@
-"""Distance d(z) from z in R^K to the region of correct outputs (science.md §4).
+"""Distance d(z) from z in R^K to the region of correct outputs (docs/science.md §4).
 
 At the continuous-weight RS capacity the typical overlap reaches 1 and
 alpha_c = 1 / E_z[d(z)^2], with d(z) the Euclidean distance from z to
-{x : sum_l c_l g(x_l) > 0}. Ties (science.md §4): with ``tie="error"`` the region is
+{x : sum_l c_l g(x_l) > 0}. Ties (docs/science.md §4): with ``tie="error"`` the region is
 open and d is the distance to its closure, {F(x) >= 0 and max over +1-readout units
 of x_l >= 0}; with ``tie="success"`` it is {F(x) >= 0}. Here
 F(x) = sum_{l < K/2} relu(x_l) - sum_{l >= K/2} relu(x_l) for ReLU units.

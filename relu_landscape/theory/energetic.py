@@ -1,4 +1,4 @@
-"""RS energetic term G_E(q) of the tree committee machine (science.md §4).
+"""RS energetic term G_E(q) of the tree committee machine (docs/science.md §4).
 
     G_E(q) = E_{z in R^K} ln P_u[ sum_l c_l g(sqrt(q) z_l + sqrt(1-q) u_l) > 0 ]
 
@@ -33,7 +33,7 @@ def kappa(activation: str, q: np.ndarray | float) -> np.ndarray:
     """Wide-limit kernel Q = kappa(q) = Cov(g(x), g(y)) / Var(g(x)), corr(x, y) = q.
 
     sign: (2/pi) arcsin q; relu: [sqrt(1-q^2) + q (pi - arccos q) - 1] / (pi - 1);
-    linear (the perceptron, used as a check): q. science.md §4.
+    linear (the perceptron, used as a check): q. docs/science.md §4.
     """
     q = np.asarray(q, dtype=float)
     if activation == "sign":
@@ -121,7 +121,7 @@ def _relu_inner_lattice(h: np.ndarray, b: float, tie: str, cells: int) -> np.nda
 def log_inner_relu(h: np.ndarray, b: float, tie: str, cells: int) -> np.ndarray:
     """ln P_u[sum_l c_l relu(h_l + b u_l) > 0] for ReLU units (K even), h ``[..., K]``.
 
-    Lattice convolution of the laws of S+ and S- (numerical convolution, science.md
+    Lattice convolution of the laws of S+ and S- (numerical convolution, docs/science.md
     §4) at ``cells`` and ``cells/2``, Richardson-extrapolated (the lattice error is
     O(delta^2): masses are exact cell integrals placed at cell midpoints and lattice
     ties split in half). Rows processed in chunks of ``_CHUNK``.

@@ -4,7 +4,7 @@ Every quantity of ``relu_landscape.theory`` is computed either by deterministic
 quadrature (one batch, stderr 0.0) or by randomised quasi-Monte Carlo with R
 independently scrambled point sets (R batches). A batched quantity is a float array
 ``[R]`` of batch means; its estimate is their mean and its stderr their standard
-deviation over sqrt(R) (science.md §4, "quasi-Monte Carlo with a reported standard
+deviation over sqrt(R) (docs/science.md §4, "quasi-Monte Carlo with a reported standard
 error"). Derived quantities (roots such as a capacity) get their stderr by the delta
 method, one linearised root per batch.
 """
@@ -21,10 +21,17 @@ from scipy import optimize
 
 @dataclass(frozen=True)
 class Estimate:
-    """A value and its standard error (0.0 for closed forms and quadrature)."""
+    """A value and its standard error (0.0 for closed forms and quadrature).
+
+    ``converged`` is False when the method stopped before reaching its target (a
+    quasi-Monte Carlo point budget spent with stderr above the precision's target, an
+    optimiser that reported failure, a root that was not found): the value is then
+    the best available, not one to quote without that flag.
+    """
 
     value: float
     stderr: float = 0.0
+    converged: bool = True
 
 
 def from_batches(batches: np.ndarray) -> Estimate:

@@ -1,4 +1,4 @@
-"""Franz-Parisi local entropy around a typical solution, binary weights (science.md §5).
+"""Franz-Parisi local entropy around a typical solution, binary weights (docs/science.md §5).
 
 A reference W~ is drawn uniformly among the solutions (RS overlap q0, conjugate qh0
 from ``rs.py``); W is a solution at normalised Hamming distance d, overlap p = 1 - 2d.
@@ -10,6 +10,9 @@ docs/local_entropy.md §2):
     m~ = tanh(sqrt(qh0) z),  xi = th z / sqrt(qh0) + sqrt(q1h - th^2/qh0) y + ph - th,
 
 with (Q0, P, T, Q1) = kappa(q0, p, t, q1) (the identity for the perceptron K = 1).
+At finite K > 1, G_FP is a K-dimensional average over per-unit fields (plain
+overlaps), computed by randomised QMC on one point set (:class:`FiniteKTerm`,
+docs/local_entropy.md §4); the saddle-point equations keep their form.
 Saddle point: p = E(1+m~) tanh xi (fixes ph), t = E(1+m~) m~ tanh xi,
 q1 = E(1+m~) tanh^2 xi; th = -alpha kappa'(t) dG/dT, q1h = -2 alpha kappa'(q1) dG/dQ1.
 Solved by damped fixed-point iteration, continued in d from the equilibrium point
@@ -26,10 +29,12 @@ import numpy as np
 from scipy import optimize, special
 
 from relu_landscape.errors import InvalidConfigError
-from relu_landscape.theory import validate
-from relu_landscape.theory.energetic import kappa, kappa_prime
-from relu_landscape.theory.gauss import hermite_1d
-from relu_landscape.theory.rs import conjugate_overlap, typical_overlap
+from relu_landscape.theory import committee_fields, validate
+from relu_landscape.theory.energetic import kappa, kappa_prime, relu_cells
+from relu_landscape.theory.estimate import Estimate, root_with_batches
+from relu_landscape.theory.gauss import hermite_1d, qmc_points
+from relu_landscape.theory.rs import _entropic as rs_entropic
+from relu_landscape.theory.rs import along_root, conjugate_overlap, typical_overlap
 
 # Quadrature sizes: Gauss-Hermite nodes for z and y, Gauss-Legendre nodes for the
 # truncated variable x | z (values agree with twice the nodes to ~1e-8).
@@ -97,7 +102,7 @@ def truncated_nodes(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def energetic(Q0: float, P: float, T: float, Q1: float) -> tuple[float, float, float]:
-    """(G_FP, dG/dT, dG/dQ1) at fixed (Q0, P), science.md §5.
+    """(G_FP, dG/dT, dG/dQ1) at fixed (Q0, P), docs/science.md §5.
 
     G = E_z E_{x | u1 > 0} E_y g(h), g(h) = ln Phi(h / sqrt(1 - Q1)),
     h = T z / sqrt(Q0) + A x + B y, A = (P - T)/sqrt(1 - Q0),
@@ -193,8 +198,33 @@ def solve_fixed_point(
     return sol.x, ok, calls + 1
 
 
+Term = Callable[[float, float, float], tuple[float, float, float]]
+"""G_FP(p, t, q1) at fixed q0 with dG/dt and dG/dq1, in plain overlaps."""
+
+
+def kernel_term(kernel: str, q0: float) -> Term:
+    """The perceptron term at the kernel-mapped overlaps (K = 1 or K = inf)."""
+    big_q0 = float(kappa(kernel, q0))
+
+    def term(p: float, t: float, q1: float) -> tuple[float, float, float]:
+        value, d_t, d_q1 = energetic(
+            big_q0, *(float(kappa(kernel, v)) for v in (p, t, q1))
+        )
+        return (
+            value,
+            float(kappa_prime(kernel, t)) * d_t,
+            float(kappa_prime(kernel, q1)) * d_q1,
+        )
+
+    return term
+
+
+def _as_term(kernel: str | Term, q0: float) -> Term:
+    return kernel_term(kernel, q0) if isinstance(kernel, str) else kernel
+
+
 def solve_saddle(
-    kernel: str,
+    kernel: str | Term,
     alpha: float,
     q0: float,
     p: float,
@@ -205,23 +235,24 @@ def solve_saddle(
 ) -> Saddle:
     """Saddle point at fixed (q0, p) by ``solve_fixed_point`` on (t, q1).
 
+    ``kernel``: a kernel name (K = 1, K = inf) or a finite-K :class:`Term`, whose
+    ``slack`` (relative to qh0) tolerates q1h < th^2 / qh0 by QMC noise near d0,
+    where the exact spread q1h - th^2/qh0 vanishes (the spread is then clamped at 0).
     Not converged (``converged`` False, local_entropy nan) when the update leaves
     the feasible region (q1h < th^2 / qh0, or no ph) or the solver stalls.
     """
+    term = _as_term(kernel, q0)
     qh0 = conjugate_overlap(q0)
-    big_q0, big_p = float(kappa(kernel, q0)), float(kappa(kernel, p))
     last_ph = [qh0]
 
     def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
         t, q1 = float(x[0]), float(x[1])
         if not (-1.0 < t < 1.0 and 0.0 <= q1 < 1.0):
             return None
-        _, d_t, d_q1 = energetic(
-            big_q0, big_p, float(kappa(kernel, t)), float(kappa(kernel, q1))
-        )
-        th = -alpha * float(kappa_prime(kernel, t)) * d_t
-        q1h = -2.0 * alpha * float(kappa_prime(kernel, q1)) * d_q1
-        if q1h < th * th / qh0 - 1e-12:
+        _, d_t, d_q1 = term(p, t, q1)
+        th = -alpha * d_t
+        q1h = -2.0 * alpha * d_q1
+        if q1h < th * th / qh0 - max(1e-12, getattr(term, "slack", 0.0) * qh0):
             return None
         ph = _solve_ph(qh0, th, q1h, p, last_ph[0])
         if ph is None:
@@ -237,12 +268,12 @@ def solve_saddle(
     conj = conjugates(x) if ok else None
     if conj is None:
         return Saddle(p, *x, math.nan, math.nan, math.nan, math.nan, False, calls)
-    value = free_entropy(kernel, alpha, q0, p, *x, *conj)
+    value = free_entropy(term, alpha, q0, p, *x, *conj)
     return Saddle(p, *x, *conj, value, True, calls)
 
 
 def free_entropy(
-    kernel: str,
+    kernel: str | Term,
     alpha: float,
     q0: float,
     p: float,
@@ -255,14 +286,154 @@ def free_entropy(
     """Phi_FP at the given order parameters (the local entropy at a saddle point)."""
     qh0 = conjugate_overlap(q0)
     log_cosh = entropic(qh0, ph, th, q1h)[0]
-    big = [float(kappa(kernel, v)) for v in (q0, p, t, q1)]
     return (
         -ph * p
         + th * t
         + 0.5 * q1h * (q1 - 1.0)
         + log_cosh
-        + alpha * energetic(*big)[0]
+        + alpha * _as_term(kernel, q0)(p, t, q1)[0]
     )
+
+
+@dataclass(frozen=True)
+class FieldPoints:
+    """Randomised QMC points of the finite-K terms: R batches of m points.
+
+    z, y ``[R * m, K]`` standard Gaussian; u ``[R * m, 2K]`` uniforms (the draws of
+    the conditioned reference noise). One scrambled Sobol' set in 4K dimensions per
+    batch (``gauss.qmc_points``), so the R batch means are i.i.d.
+    """
+
+    z: np.ndarray
+    u: np.ndarray
+    y: np.ndarray
+    batches: int
+
+    @classmethod
+    def sobol(cls, K: int, log2_n: int, batches: int, seed: int = 0) -> "FieldPoints":
+        pts = qmc_points(4 * K, log2_n, batches, seed=seed)
+        flat = pts.z.reshape(-1, 4 * K)
+        return cls(
+            flat[:, :K], special.ndtr(flat[:, K : 3 * K]), flat[:, 3 * K :], batches
+        )
+
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """Batch means ``[R]`` of per-point ``values [R * m]``."""
+        return values.reshape(self.batches, -1).mean(axis=1)
+
+
+def _inner(
+    activation: str, h: np.ndarray, q: float, tie: str, cells: int
+) -> tuple[np.ndarray, ...]:
+    """ln Z(h; sqrt(1 - q)) with gradient and Hessian diagonal in h."""
+    return committee_fields.inner(
+        activation, h, math.sqrt(1.0 - q), tie=tie, cells=relu_cells(cells, q)
+    )
+
+
+def equilibrium_batches(
+    activation: str,
+    alpha: float,
+    points: FieldPoints,
+    *,
+    tie: str = "error",
+    cells: int = 64,
+) -> tuple[float, np.ndarray, Estimate] | None:
+    """RS binary equilibrium on the z of ``points``: (q0, q0 per batch [R], s).
+
+    None when no root lies below q = 0.95 (e.g. alpha beyond the RS capacity).
+
+    Solves conjugate_overlap(q) = alpha E_z |grad ln Z(sqrt(q) z; sqrt(1-q))|^2
+    (qh = -2 alpha G_E'(q) by the heat equation, docs/local_entropy.md §4), the
+    same equation as ``rs.py`` on this module's points, so that the Franz-Parisi
+    curve meets s(alpha) at d0 on the same points.
+    """
+
+    def grad_sq(q: float) -> np.ndarray:
+        _, g, _ = _inner(activation, math.sqrt(q) * points.z, q, tie, cells)
+        return points.means(np.sum(g * g, axis=1))
+
+    def residual(q: float) -> np.ndarray:
+        return conjugate_overlap(q) - alpha * grad_sq(q)
+
+    # first sign change on a coarse grid (the ReLU lattice gradient is unreliable as
+    # q -> 1, where the inner probability falls below the lattice's resolution)
+    grid = np.concatenate([[1e-4], np.arange(0.05, 0.96, 0.05)])
+    signs = [np.sign(residual(float(q)).mean()) for q in grid]
+    pairs = range(len(grid) - 1)
+    change = next((i for i in pairs if signs[i] < 0 < signs[i + 1]), None)
+    if change is None:
+        return None
+    q0, q_batches = root_with_batches(
+        residual, float(grid[change]), float(grid[change + 1]), xtol=1e-12
+    )
+
+    def entropy(q: float) -> np.ndarray:
+        qh = conjugate_overlap(q)
+        log_z = _inner(activation, math.sqrt(q) * points.z, q, tie, cells)[0]
+        return -qh * (1.0 - q) / 2.0 + rs_entropic(qh)[0] + alpha * points.means(log_z)
+
+    return q0, q_batches, along_root(entropy, q0, q_batches)
+
+
+class FiniteKTerm:
+    """G_FP at finite K on fixed points (common random numbers), per batch.
+
+    G = E_z E_{x | u correct} E_y ln Z(h; sqrt(1 - q1)), per unit
+    u_l = sqrt(q0) z_l + sqrt(1 - q0) x_l, h_l = t z_l / sqrt(q0) + A x_l + B y_l,
+    A = (p - t)/sqrt(1 - q0), B^2 = q1 - t^2/q0 - A^2 (docs/local_entropy.md §4).
+    The reference noise x | z is drawn once (it depends on q0 only). Derivatives:
+    dG/dq1 = -E|grad ln Z|^2 / 2 (heat equation), dG/dt = E[grad ln Z .
+    (z/sqrt(q0) - x/sqrt(1-q0))] + (A/sqrt(1-q0) - t/q0) E[Laplacian ln Z] (Stein's
+    lemma on y). ``term(p, t, q1)`` -> pooled (G, dG/dt, dG/dq1);
+    ``term.batches(p, t, q1)`` -> G per batch ``[R]``.
+    """
+
+    def __init__(
+        self,
+        activation: str,
+        q0: float,
+        points: FieldPoints,
+        *,
+        tie: str = "error",
+        cells: int = 64,
+    ):
+        self.activation, self.q0, self.points = activation, q0, points
+        self.tie, self.cells = tie, cells
+        self.x = committee_fields.reference(
+            activation, points.z, points.u, q0, tie=tie, cells=2 * cells
+        )
+        self._cache: dict[tuple[float, float, float], tuple[np.ndarray, ...]] = {}
+
+    slack = 1e-2  # QMC noise of th vs q1h near d0, relative to qh0
+
+    def evaluate(self, p: float, t: float, q1: float) -> tuple[np.ndarray, ...]:
+        """(G, dG/dt, dG/dq1) per batch, each ``[R]``."""
+        key = (p, t, q1)
+        if key not in self._cache:
+            q0, pts = self.q0, self.points
+            A = (p - t) / math.sqrt(1.0 - q0)
+            B = math.sqrt(max(q1 - t * t / q0 - A * A, 0.0))
+            h = t * pts.z / math.sqrt(q0) + A * self.x + B * pts.y
+            log_z, g, hess = _inner(self.activation, h, q1, self.tie, self.cells)
+            lever = pts.z / math.sqrt(q0) - self.x / math.sqrt(1.0 - q0)
+            d_t = np.sum(g * lever, axis=1) + (
+                A / math.sqrt(1.0 - q0) - t / q0
+            ) * np.sum(hess, axis=1)
+            self._cache = {
+                key: (
+                    pts.means(log_z),
+                    pts.means(d_t),
+                    pts.means(-0.5 * np.sum(g * g, axis=1)),
+                )
+            }
+        return self._cache[key]
+
+    def batches(self, p: float, t: float, q1: float) -> np.ndarray:
+        return self.evaluate(p, t, q1)[0]
+
+    def __call__(self, p: float, t: float, q1: float) -> tuple[float, float, float]:
+        return tuple(float(v.mean()) for v in self.evaluate(p, t, q1))
 
 
 def equilibrium(activation: str, K: float, alpha: float) -> tuple[float, float]:
@@ -277,7 +448,7 @@ def independent_start(q0: float, p: float) -> tuple[float, float]:
 
 
 def continuation(
-    kernel: str,
+    kernel: str | Term,
     alpha: float,
     q0: float,
     ds: list[float],
@@ -320,25 +491,18 @@ def continuation(
 def check_arguments(activation: str, weights: str, K: float, alpha, ds) -> None:
     """Raise InvalidConfigError listing every argument outside the supported cases.
 
-    Supported: binary weights; sign units at K = 1 (the perceptron) or K = inf,
-    ReLU units at K = inf (finite K > 1 is not implemented); alpha > 0 finite;
-    every d with 0 < d < 1/2.
+    Supported: binary weights; sign units at odd K (K = 1 is the perceptron) or
+    K = inf, ReLU units at even K or K = inf; alpha > 0 finite; every d with
+    0 < d < 1/2.
     """
     issues: list[str] = []
     try:
-        validate.check(activation=activation, weights=weights, alpha=alpha)
+        validate.check(activation=activation, weights=weights, alpha=alpha, K=K)
     except InvalidConfigError as error:
         issues += error.issues
     if weights in validate.WEIGHTS and weights != "binary":
         issues.append(
             f"weights={weights!r} is not available for local entropy; use 'binary'"
-        )
-    allowed = {"sign": (1, math.inf), "relu": (math.inf,)}.get(activation)
-    if allowed is not None and K not in allowed:
-        choices = "1 or inf" if activation == "sign" else "inf"
-        issues.append(
-            f"K={K!r} is not available for activation={activation!r} local "
-            f"entropy; choose K={choices} (finite K > 1 is not implemented)"
         )
     issues += [
         f"d={d!r} is not allowed; every d must be a number with 0 < d < 0.5"
@@ -349,6 +513,63 @@ def check_arguments(activation: str, weights: str, K: float, alpha, ds) -> None:
         issues.append("d is empty; give at least one distance 0 < d < 0.5")
     if issues:
         raise InvalidConfigError(issues)
+
+
+def exact(activation: str, K: float) -> bool:
+    """True where the theory is quadrature (the perceptron and K = inf)."""
+    return K == math.inf or (activation == "sign" and K == 1)
+
+
+# (log2 points per batch, batches) of the finite-K QMC sets by precision
+FINITE_K_POINTS = {"fast": (7, 8), "default": (9, 8), "high": (11, 16)}
+_Q0_STEP = 5e-3  # q0 step of the finite difference dPhi/dq0 behind the stderr
+
+
+def finite_k_setup(
+    activation: str,
+    K: int,
+    alpha: float,
+    precision: str,
+    *,
+    tie: str = "error",
+    cells: int = 64,
+) -> tuple[float, np.ndarray, Estimate, FiniteKTerm] | None:
+    """(q0, q0 per batch, s(alpha), G_FP term) on one QMC set at finite K, or None
+    without an RS equilibrium."""
+    log2_n, batches = FINITE_K_POINTS[precision]
+    points = FieldPoints.sobol(K, log2_n, batches, seed=K)
+    found = equilibrium_batches(activation, alpha, points, tie=tie, cells=cells)
+    if found is None:
+        return None
+    q0, q_batches, s = found
+    term = FiniteKTerm(activation, q0, points, tie=tie, cells=cells)
+    return q0, q_batches, s, term
+
+
+def saddle_stderr(
+    term: FiniteKTerm, alpha: float, q_batches: np.ndarray, sd: Saddle
+) -> float:
+    """Standard error of a finite-K Franz-Parisi value.
+
+    Phi is stationary in (t, q1, ph, th, q1h), so to first order a batch shifts it
+    by alpha (G_r - G) at fixed order parameters plus dPhi/dq0 (q0_r - q0) through
+    the batch's equilibrium overlap; dPhi/dq0 by a central difference (x | z redrawn
+    at q0 +- _Q0_STEP with the same uniforms). The two parts are added in quadrature.
+    """
+    R = q_batches.size
+    g = term.batches(sd.p, sd.t, sd.q1)
+    se_g = alpha * float(g.std(ddof=1)) / math.sqrt(R)
+    values = []
+    for q0 in (term.q0 - _Q0_STEP, term.q0 + _Q0_STEP):
+        shifted = FiniteKTerm(
+            term.activation, q0, term.points, tie=term.tie, cells=term.cells
+        )
+        values.append(
+            free_entropy(shifted, alpha, q0, sd.p, sd.t, sd.q1, sd.ph, sd.th, sd.q1h)
+        )
+    slope = (values[1] - values[0]) / (2.0 * _Q0_STEP)
+    se_q = abs(slope) * float(q_batches.std(ddof=1)) / math.sqrt(R)
+    return math.hypot(se_g, se_q)
 
 
 def row_keys(kind: str, activation: str, K: float, alpha: float, d: float) -> dict:
@@ -365,20 +586,55 @@ def row_keys(kind: str, activation: str, K: float, alpha: float, d: float) -> di
 
 
 def curve_rows(
-    activation: str, K: float, alpha: float, ds: list[float], *, damping: float
+    activation: str,
+    K: float,
+    alpha: float,
+    ds: list[float],
+    *,
+    damping: float,
+    precision: str = "default",
 ) -> list[dict]:
-    """Franz-Parisi rows in the order of ``ds`` (arguments already checked)."""
-    q0, _ = equilibrium(activation, K, alpha)
-    kernel = kernel_name(activation, K)
-    saddles = continuation(kernel, alpha, q0, sorted(set(ds)), damping=damping)
+    """Franz-Parisi rows in the order of ``ds`` (arguments already checked).
+
+    K = 1 and K = inf: quadrature (stderr 0). Finite K > 1: randomised QMC
+    (``FINITE_K_POINTS[precision]``) with the stderr of ``saddle_stderr``.
+    """
+    if exact(activation, K):
+        q0, _ = equilibrium(activation, K, alpha)
+        term: str | FiniteKTerm = kernel_name(activation, K)
+    else:
+        found = finite_k_setup(activation, int(K), alpha, precision)
+        if found is None:  # no RS equilibrium: every row unconverged
+            nan = math.nan
+            return [
+                {
+                    **row_keys("franz_parisi", activation, K, alpha, d),
+                    "local_entropy": nan,
+                    "stderr": nan,
+                    "converged": False,
+                    **dict.fromkeys(("q0", "p", "t", "q1", "ph", "th", "q1h"), nan),
+                }
+                for d in ds
+            ]
+        q0, q_batches, _, term = found
+    # finite K: each update costs a QMC pass, so the walk takes coarser steps
+    step = 0.02 if isinstance(term, str) else 0.05
+    saddles = continuation(
+        term, alpha, q0, sorted(set(ds)), damping=damping, max_step=step
+    )
     rows = []
     for d in ds:
         sd = saddles[d]
+        stderr = 0.0
+        if sd.converged and not isinstance(term, str):
+            stderr = saddle_stderr(term, alpha, q_batches, sd)
+        ok = sd.converged and math.isfinite(stderr)
         rows.append(
             {
                 **row_keys("franz_parisi", activation, K, alpha, d),
-                "local_entropy": float(sd.local_entropy),
-                "converged": sd.converged,
+                "local_entropy": float(sd.local_entropy) if ok else math.nan,
+                "stderr": stderr if ok else math.nan,
+                "converged": ok,
                 "q0": q0,
                 **{
                     k: float(getattr(sd, k))

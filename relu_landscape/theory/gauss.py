@@ -1,6 +1,6 @@
 """Gaussian measure Dz: H(x), Gauss-Hermite quadrature and randomised quasi-Monte Carlo.
 
-Conventions (science.md §4): Dz is the standard Gaussian measure and
+Conventions (docs/science.md §4): Dz is the standard Gaussian measure and
 H(x) = P(z > x) = Phi(-x) for z ~ N(0, 1). Expectations over z in R^K are taken on a
 :class:`GaussPoints` set: a tensor Gauss-Hermite rule (one batch, exact to rounding
 for polynomials, stderr 0) or R independently scrambled Sobol' sets mapped through
@@ -21,7 +21,7 @@ _U_CLIP = 1e-12
 
 
 def H(x: np.ndarray | float) -> np.ndarray:
-    """H(x) = P(z > x) for z ~ N(0, 1) (science.md §4)."""
+    """H(x) = P(z > x) for z ~ N(0, 1) (docs/science.md §4)."""
     return special.ndtr(-np.asarray(x, dtype=float))
 
 
@@ -90,7 +90,7 @@ class Precision:
         log2_n: log2 of the points per batch at the first attempt.
         batches: number R of independent scrambles (the stderr uses R - 1 dof).
         max_log2_n: cap on log2_n when points are added to reach rel_target.
-        lattice: cells of the ReLU convolution lattice (science.md §4).
+        lattice: cells of the ReLU convolution lattice (docs/science.md §4).
         hermite: Gauss-Hermite nodes per axis for the quadrature cases.
     """
 

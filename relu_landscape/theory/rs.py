@@ -1,4 +1,4 @@
-"""Replica-symmetric (RS) capacity, typical overlap and binary entropy (science.md §4).
+"""Replica-symmetric (RS) capacity, typical overlap and binary entropy (docs/science.md §4).
 
 Continuous weights: phi(q) = (1/2)[ln(1-q) + q/(1-q)] + alpha G_E(q); the typical
 overlap solves q / (2 (1-q)^2) + alpha G_E'(q) = 0 and the capacity is the alpha
@@ -15,6 +15,7 @@ points refines it; stderrs come from one linearised root per QMC batch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -57,7 +58,8 @@ def continuous_capacity(
 
     sign: exact 1-D quadrature for any odd K, inf at K = inf. ReLU: 2 kappa'(1) =
     2 pi / (pi - 1) at K = inf; angular quadrature at K = 2; randomised QMC beyond,
-    with points added until stderr / value <= the precision's target.
+    with points added until stderr / value <= the precision's target (``converged``
+    False when the point cap is reached first).
     """
     if K == math.inf:
         return Estimate(
@@ -91,8 +93,10 @@ def continuous_capacity(
         mean = from_batches(pts.batch_means(relu_distance_sq(pts.z, tie)))
         alpha = 1.0 / mean.value
         stderr = alpha * mean.stderr / mean.value  # delta method
-        if stderr <= prec.rel_target * alpha or log2_n >= prec.max_log2_n + 2:
-            return Estimate(alpha, stderr)
+        precise = stderr <= prec.rel_target * alpha
+        if precise or log2_n >= prec.max_log2_n + 2:
+            # the point budget can run out first: say so, not just a bare number
+            return Estimate(alpha, stderr, converged=precise)
         need = (stderr / (0.8 * prec.rel_target * alpha)) ** 2
         log2_n = min(prec.max_log2_n + 2, log2_n + max(1, math.ceil(math.log2(need))))
 
@@ -168,7 +172,8 @@ def solve_overlap(
 
     ``final(q*, q_r [R], model)`` turns the root and its per-batch roots into the
     reported estimates; QMC points are added (x4 at a time) until each has
-    stderr <= rel_target * |value|. Returns None when no root lies in [0, 0.995]
+    stderr <= rel_target * |value|, or up to the precision's cap, where the estimates
+    are returned with ``converged=False``. Returns None when no root lies in [0, 0.995]
     (e.g. alpha beyond the range where the RS solution exists).
     """
     prec = PRECISIONS[precision]
@@ -203,9 +208,15 @@ def solve_overlap(
             width *= 2.0
             continue
         result = final(q_star, q_batches, model)
-        precise = all(e.stderr <= prec.rel_target * abs(e.value) for e in result)
-        if precise or points.exact or log2_n >= prec.max_log2_n:
-            return result
+        precise = points.exact or all(
+            e.stderr <= prec.rel_target * abs(e.value) for e in result
+        )
+        if precise or log2_n >= prec.max_log2_n:
+            # the point cap can come first: the estimates then carry converged=False
+            return tuple(
+                dataclasses.replace(e, converged=e.converged and precise)
+                for e in result
+            )
         root, log2_n = q_star, min(prec.max_log2_n, log2_n + 2)
 
 
@@ -235,7 +246,8 @@ def binary_capacity(activation: str, K: float, tie: str, precision: str) -> Esti
         )
 
     found = solve_overlap(activation, K, tie, precision, entropy, final)
-    return Estimate(math.nan, math.nan) if found is None else found[0]
+    # no zero of s in q <= 0.995: a failure of the search, not a capacity
+    return Estimate(math.nan, math.nan, converged=False) if found is None else found[0]
 
 
 def typical_overlap(

@@ -1,4 +1,4 @@
-"""One-step RSB (1RSB) capacity of continuous weights at K = inf (science.md §4).
+"""One-step RSB (1RSB) capacity of continuous weights at K = inf (docs/science.md §4).
 
 In the wide limit the output field is Gaussian with overlap kappa(q), so the 1RSB
 free entropy is the spherical perceptron's with the energetic overlaps mapped by
@@ -19,6 +19,7 @@ exists only for m / (1 - q1) fixed, which is what is used here.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import integrate, optimize, special
@@ -62,29 +63,62 @@ def rsb1_alpha(activation: str, q0: float, x: float) -> float:
     return -_entropic(q0, x) / _energetic(activation, q0, x)
 
 
-def rsb1_capacity_kernel(activation: str) -> tuple[float, float, float]:
-    """(alpha_c, q0, x) of the 1RSB capacity at K = inf for continuous weights.
+@dataclass(frozen=True)
+class Rsb1Point:
+    """The 1RSB capacity alpha_c at its stationary point (q0, x).
+
+    ``converged``: every Nelder-Mead start reported success and the starts agree on
+    alpha_c to ``_AGREE`` (relative); otherwise alpha_c is the lowest value found.
+    """
+
+    alpha_c: float
+    q0: float
+    x: float
+    converged: bool
+
+
+# Starts in (logit q0, ln x); minima in separate basins would show as disagreement.
+_STARTS = ((0.0, 0.0), (1.0, 2.5), (2.5, 1.0))
+# Relative agreement of the starts' minima: they agree to ~1e-9 (linear kernel, where
+# the minimum sits on the boundary q0 -> 1) and ~1e-15 (ReLU) when converged.
+_AGREE = 1e-6
+
+
+def rsb1_capacity_kernel(activation: str, *, maxiter: int = 2000) -> Rsb1Point:
+    """1RSB capacity at K = inf for continuous weights, with its stationary point.
 
     alpha(q0, x) has its stationary point at a minimum (checked on a grid for ReLU:
     q0 ~ 0.76, x ~ 17); for a convex problem (linear kernel) the minimum sits on the
     RS boundary q0 -> 1 and equals the RS value 2. Sign units: kappa'(1) = inf, so
-    both RS and 1RSB capacities are infinite.
+    both RS and 1RSB capacities are infinite. ``maxiter``: Nelder-Mead iterations
+    per start.
     """
     if not math.isfinite(float(kappa_prime(activation, 1.0))):
-        return math.inf, math.nan, math.nan
+        return Rsb1Point(math.inf, math.nan, math.nan, True)
 
     def objective(params: np.ndarray) -> float:
         q0 = float(special.expit(params[0]))
         return rsb1_alpha(activation, min(q0, 1.0 - 1e-12), math.exp(params[1]))
 
-    best = None
-    for start in ((0.0, 0.0), (1.0, 2.5), (2.5, 1.0)):
-        result = optimize.minimize(
+    results = [
+        optimize.minimize(
             objective,
             start,
             method="Nelder-Mead",
-            options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 2000},
+            options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": maxiter},
         )
-        if best is None or result.fun < best.fun:
-            best = result
-    return float(best.fun), float(special.expit(best.x[0])), float(math.exp(best.x[1]))
+        for start in _STARTS
+    ]
+    best = min(results, key=lambda r: r.fun)
+    minima = np.array([r.fun for r in results])
+    converged = bool(
+        all(r.success for r in results)
+        and np.all(np.isfinite(minima))
+        and np.ptp(minima) <= _AGREE * abs(best.fun)
+    )
+    return Rsb1Point(
+        float(best.fun),
+        float(special.expit(best.x[0])),
+        float(math.exp(best.x[1])),
+        converged,
+    )

@@ -1,9 +1,10 @@
 """Capacity and curve tables: rows of plain values for the CLI and the report.
 
-Rows are dicts with the column names of the theory store (style.md §11):
-capacity rows ``{"activation", "weights", "K", "level", "tie", "alpha_c", "stderr"}``
-with K an int or the string "inf"; curve rows ``{"alpha", "q", "q_stderr"}`` plus
-``"s", "s_stderr"`` for binary weights.
+Rows are dicts with the column names of the theory store (``store.THEORY_SCHEMA``):
+capacity rows ``{"activation", "weights", "K", "level", "tie", "precision",
+"theory_version", "alpha_c", "stderr", "converged"}`` with K an int or the string
+"inf"; curve rows ``{"alpha", "q", "q_stderr"}`` plus ``"s", "s_stderr"`` for binary
+weights.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from relu_landscape.theory.rs import (
     typical_overlap,
 )
 from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
+
+
+THEORY_VERSION = 2
+"""Version of the theory's numbers: bump it whenever a change to relu_landscape.theory
+changes a computed value, so that cached theory tables (OUT/theory) are recomputed.
+2: capacity rows carry precision, theory_version and converged."""
 
 
 def rsb1_issue(weights: str, K: float) -> str | None:
@@ -39,7 +46,8 @@ def capacity(
 ) -> Estimate:
     """alpha_c of one variant at one level (arguments already validated)."""
     if level == "1RSB":
-        return Estimate(rsb1_capacity_kernel(activation)[0])
+        point = rsb1_capacity_kernel(activation)
+        return Estimate(point.alpha_c, 0.0, point.converged)
     if weights == "continuous":
         return continuous_capacity(activation, K, tie, precision)
     return binary_capacity(activation, K, tie, precision)
@@ -57,8 +65,10 @@ def capacity_table(
 ) -> list[dict]:
     """Capacity rows, one per combination of the arguments.
 
-    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie", "alpha_c",
-    "stderr".
+    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie",
+    "precision", "theory_version" (``THEORY_VERSION``), "alpha_c", "stderr",
+    "converged" (False: the method missed its target, e.g. a QMC stderr above the
+    precision's target when the point cap was reached; see ``Estimate``).
 
     Every combination of the arguments; an invalid one (K parity, 1RSB outside
     continuous K = inf) raises InvalidConfigError listing all of them, unless
@@ -108,8 +118,11 @@ def capacity_table(
                 "K": "inf" if K == math.inf else int(K),
                 "level": level,
                 "tie": tie,
+                "precision": precision,
+                "theory_version": THEORY_VERSION,
                 "alpha_c": est.value,
                 "stderr": est.stderr,
+                "converged": bool(est.converged),
             }
         )
     return rows

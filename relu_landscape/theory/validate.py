@@ -1,8 +1,8 @@
 """Argument checks shared by the public theory functions.
 
 Every entry point collects all problems before raising one InvalidConfigError, one
-message per problem naming the option, the bad value and the allowed values
-(style.md §12). K conventions (science.md §1): sign units need K odd (K = 1 is the
+message per problem naming the option, the bad value and the allowed values.
+K conventions (docs/science.md §1): sign units need K odd (K = 1 is the
 perceptron), ReLU units need K even; K = math.inf is the wide limit.
 """
 

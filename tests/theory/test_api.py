@@ -8,6 +8,7 @@ import pytest
 
 from relu_landscape.errors import InvalidConfigError
 from relu_landscape.theory import (
+    THEORY_VERSION,
     capacity_table,
     curve_table,
     energetic_term,
@@ -75,8 +76,12 @@ def test_capacity_table_rows_and_skip():
     }
     assert all(
         r["tie"] == "success"
+        and r["precision"] == "default"
+        and r["theory_version"] == THEORY_VERSION
+        and r["converged"] is True
         and set(r)
-        == {"activation", "weights", "K", "level", "tie", "alpha_c", "stderr"}
+        == {"activation", "weights", "K", "level", "tie", "precision",
+            "theory_version", "alpha_c", "stderr", "converged"}
         for r in rows
     )
 

@@ -27,7 +27,8 @@ def test_capacity_json_rows(capsys):
     assert got[("sign", 1, "RS")]["alpha_c"] == pytest.approx(2.0, rel=1e-6)  # Gardner
     assert got[("relu", "inf", "RS")]["alpha_c"] == pytest.approx(2 * math.pi / (math.pi - 1))
     assert got[("relu", "inf", "1RSB")]["alpha_c"] < got[("relu", "inf", "RS")]["alpha_c"]
-    assert all(set(r) == {"activation", "weights", "K", "level", "tie", "alpha_c", "stderr"}
+    assert all(set(r) == {"activation", "weights", "K", "level", "tie", "precision",
+                          "theory_version", "alpha_c", "stderr", "converged"}
                for r in rows)
 
 

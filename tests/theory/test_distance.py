@@ -1,4 +1,4 @@
-"""d(z) of science.md §4: the pruned ReLU solver against full enumeration and
+"""d(z) of docs/science.md §4: the pruned ReLU solver against full enumeration and
 closed forms; the sign quadrature against Monte Carlo."""
 
 import math

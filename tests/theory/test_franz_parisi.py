@@ -1,4 +1,4 @@
-"""Franz-Parisi local entropy (relu_landscape.theory.franz_parisi), science.md §5.
+"""Franz-Parisi local entropy (relu_landscape.theory.franz_parisi), docs/science.md §5.
 
 Independent numbers: theory I's RS entropy s(alpha) at d0 = (1 - q0)/2, the binary
 entropy bound -d ln d - (1-d) ln(1-d), finite differences of the free entropy (the
@@ -69,9 +69,9 @@ def test_two_starts_and_dampings_agree():
 
 def test_invalid_arguments_are_all_reported():
     with pytest.raises(InvalidConfigError) as err:
-        franz_parisi_curve("relu", 4, -1.0, [0.0, 0.6], weights="continuous")
+        franz_parisi_curve("relu", 3, -1.0, [0.0, 0.6], weights="continuous")
     text = " ".join(err.value.issues)
-    for key in ("alpha=-1.0", "weights='continuous'", "K=4", "d=0.0", "d=0.6"):
+    for key in ("alpha=-1.0", "weights='continuous'", "K=3", "d=0.0", "d=0.6"):
         assert key in text
 
 
