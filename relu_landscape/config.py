@@ -33,14 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from relu_landscape.errors import InvalidConfigError
-from relu_landscape.params import DEFAULT_SOLVER, PROBE_PARAMS, SOLVER_PARAMS
+from relu_landscape.params import (DEFAULT_SOLVER, PROBE_PARAMS, SOLVER_PARAMS,
+                                    SOLVER_VARIANTS, solver_trains)
 
 ACTIVATIONS = ("sign", "relu")
 WEIGHTS = ("binary", "continuous")
 INPUTS = ("binary", "gaussian")
 BACKENDS = ("ray", "local")
 DEVICES = ("auto", "cpu", "cuda")
-PRESETS = ("demo", "paper")
+PRESETS = ("demo", "paper", "paper-small")
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,17 @@ def _validate_solvers(raw: Any, weights: tuple[str, ...], issues: list) -> tuple
     return tuple(out)
 
 
+def _check_solver_variants(grid: Grid | None, solvers: tuple, issues: list) -> None:
+    """One line per solver that cannot train some (activation, K) of the grid (lp)."""
+    for w, spec in solvers:
+        bad = [f"{act} K = {K}" for act, Ks in (grid.K if grid else ()) for K in Ks
+               if not solver_trains(spec.name, act, K)]
+        if bad:
+            ok = ", ".join(f"{a} K = {k}" for a, k in SOLVER_VARIANTS[spec.name])
+            issues.append(f"solver.{w}.name: {spec.name!r} trains only {ok}, not "
+                          f"{'; '.join(bad)}; use another solver or restrict grid.K")
+
+
 def _validate_probes(raw: Any, issues: list) -> tuple:
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
@@ -352,6 +364,7 @@ def validate(raw: dict) -> tuple[ScanSpec | None, list[str]]:
     _check_value("inputs", inputs, str, {"choices": INPUTS}, issues)
     grid = _validate_grid(raw.get("grid"), issues)
     solvers = _validate_solvers(raw.get("solver"), grid.weights if grid else (), issues)
+    _check_solver_variants(grid, solvers, issues)
     probes = _validate_probes(raw.get("probes"), issues)
     execution = _validate_execution(raw.get("execution"), issues)
     if issues:

@@ -19,7 +19,10 @@ def _f(default, **meta):
 class DescentParams:
     """Surrogate-loss descent (Adam), shared by gd, clipped_sgd and their replicated forms.
 
-    ``margin`` is in units of the output field Delta (science.md §1); the loss is the
+    ``margin`` is in units of the output field Delta (docs/science.md §1); the hinge
+    margin anneals geometrically from ``margin`` to ``margin_end`` over ``max_steps``
+    (set them equal for a fixed margin, which caps the capacity descent can reach at
+    that margin's Gardner capacity); the loss is the
     mean over patterns of ``relu(margin - sigma*Delta)`` (hinge) or
     ``softplus(-beta*sigma*Delta)/beta`` (cross_entropy), where Delta is computed with
     the surrogates tanh(slope*lambda) + 0.1 lambda (sign, as the straight-through
@@ -27,13 +30,17 @@ class DescentParams:
     softplus(slope*lambda)/slope (ReLU), the slope raised
     geometrically from 1 to ``slope_end`` over ``max_steps``. The defaults (margin 0.1,
     lr 0.01) came from a comparison at N = 200-1000 near the thresholds: a margin of
-    0.5 is infeasible there and left every instance unsolved.
+    0.5 is infeasible there and left every instance unsolved. Annealing to
+    ``margin_end`` = 0.001 (ReLU: to the surrogate's floor, ``descent.relu_floor``)
+    took the continuous perceptron at N = 200 from 1/12 to 9/12 solved at alpha = 1.9
+    (LP: 10/12); docs/solvers.md has the measurements.
     ``batch_fraction`` < 1 makes it SGD: each step uses a random fraction of the
     patterns. Stops at zero training errors (judged with the true activation).
     """
 
     loss: str = _f("hinge", choices=("hinge", "cross_entropy"))
     margin: float = _f(0.1, min=0.0)
+    margin_end: float = _f(1e-3, gt=0.0)
     beta: float = _f(5.0, gt=0.0)
     lr: float = _f(0.01, gt=0.0)
     max_steps: int = _f(3000, min=1)
@@ -59,7 +66,7 @@ class ClippedSGDParams(DescentParams):
 
 @dataclass(frozen=True)
 class ReplicaParams:
-    """Replicas coupled to their centre (robust ensemble; science.md §3).
+    """Replicas coupled to their centre (robust ensemble; docs/science.md §3).
 
     ``replicas`` copies start from independent random perturbations of W0 and feel
     an elastic pull ``gamma * |u_r - centre|^2 / N`` towards their mean, gamma growing
@@ -106,7 +113,7 @@ class SBPIParams:
     """Stochastic belief-propagation-inspired rule (SBPI), binary weights.
 
     Baldassi, Braunstein, Brunel & Zecchina, PNAS 104, 11079 (2007), extended to the
-    committee by the least-action choice of the hidden units (science.md §3; details
+    committee by the least-action choice of the hidden units (docs/science.md §3; details
     in ``solvers/sbpi.py``). Integer
     hidden states h (odd, |h| <= ``max_state``), W = sign(h); patterns are presented
     one at a time in a fresh random order each epoch. A wrong pattern moves every
@@ -122,6 +129,29 @@ class SBPIParams:
     p_s: float = _f(0.1, min=0.0, max=1.0)
 
 
+@dataclass(frozen=True)
+class BPParams:
+    """Reinforced belief propagation (AMP form), binary weights, every variant
+    (``solvers/bp.py``). ``rate``: the reinforcement gamma_t = 1 - exp(-rate t) of the
+    external field along the marginals; ``damping``: the weight of the old
+    magnetisations in each update; ``init_scale``: the magnetisations start at
+    init_scale W0; ``quadrature``: Gauss-Hermite nodes of the ReLU output factor.
+    Stops at the first sweep whose sign(H) has zero errors, or after ``max_steps``.
+    """
+
+    max_steps: int = _f(2000, min=1)
+    rate: float = _f(0.003, gt=0.0)
+    damping: float = _f(0.5, min=0.0, max=0.99)
+    init_scale: float = _f(0.1, min=0.0, max=1.0)
+    quadrature: int = _f(16, min=2, max=200)
+
+
+@dataclass(frozen=True)
+class LPParams:
+    """Linear programming (scipy HiGHS), exact for the perceptron: sign unit, K = 1,
+    continuous weights. No parameters: it decides separability exactly."""
+
+
 # name -> (parameter class, weight types it trains)
 SOLVER_PARAMS: dict[str, tuple[type, tuple[str, ...]]] = {
     "gd": (GDParams, ("continuous",)),
@@ -130,11 +160,21 @@ SOLVER_PARAMS: dict[str, tuple[type, tuple[str, ...]]] = {
     "clipped_sgd": (ClippedSGDParams, ("binary",)),
     "replicated_clipped_sgd": (ReplicatedClippedSGDParams, ("binary",)),
     "sbpi": (SBPIParams, ("binary",)),
+    "lp": (LPParams, ("continuous",)),
+    "bp": (BPParams, ("binary",)),
 }
+
+# solvers that train only some (activation, K): name -> the variants they accept
+SOLVER_VARIANTS: dict[str, tuple[tuple[str, int], ...]] = {"lp": (("sign", 1),)}
+
+
+def solver_trains(name: str, activation: str, K: int) -> bool:
+    """Whether solver ``name`` trains the (activation, K) variant (weights aside)."""
+    return name not in SOLVER_VARIANTS or (activation, K) in SOLVER_VARIANTS[name]
 
 @dataclass(frozen=True)
 class LocalEnergyParams:
-    """Local energy under weight perturbations (science.md §2), ``draws`` per setting.
+    """Local energy under weight perturbations (docs/science.md §2), ``draws`` per setting.
 
     Continuous weights: W_li -> W_li (1 + s z_li), z ~ N(0, 1), each unit renormalised,
     for ``points`` noise scales s evenly spaced in [0, s_max]. Binary weights: flip
@@ -150,7 +190,7 @@ class LocalEnergyParams:
 
 @dataclass(frozen=True)
 class RobustnessParams:
-    """Fraction of training patterns still correct under input noise (science.md §2).
+    """Fraction of training patterns still correct under input noise (docs/science.md §2).
 
     +-1 inputs: each bit flipped with probability p; Gaussian inputs: noise of std p;
     ``points`` values of p evenly spaced in [0, p_max], ``draws`` noise draws each.
@@ -164,7 +204,7 @@ class RobustnessParams:
 @dataclass(frozen=True)
 class LocalEntropyParams:
     """Sampled local entropy (binary weights): fraction of ``draws`` random D-flip
-    neighbours that are solutions, for D = 1 .. D_max (science.md §2, §5)."""
+    neighbours that are solutions, for D = 1 .. D_max (docs/science.md §2, §5)."""
 
     draws: int = _f(2000, min=1)
     D_max: int = _f(4, min=1)
@@ -172,7 +212,7 @@ class LocalEntropyParams:
 
 @dataclass(frozen=True)
 class WalksParams:
-    """Random walks inside the solution space, ``walkers`` per solution (science.md §2).
+    """Random walks inside the solution space, ``walkers`` per solution (docs/science.md §2).
 
     ``steps`` proposals per walker, distance recorded at ``checkpoints`` evenly spaced
     proposal counts. Binary: single uniform flips; continuous: W_l -> sphere-projected
@@ -206,4 +246,5 @@ PROBE_PARAMS: dict[str, type] = {
     "enumerate": EnumerateParams,
 }
 
-DEFAULT_SOLVER = {"binary": "sbpi", "continuous": "gd"}
+# each weight type's best measured solver (docs/solvers.md has the table)
+DEFAULT_SOLVER = {"binary": "bp", "continuous": "gd"}

@@ -1,4 +1,4 @@
-"""Solvers: every one trains a whole batch of instances per call (science.md §3).
+"""Solvers: every one trains a whole batch of instances per call (docs/science.md §3).
 
 A solver is a function ``solve(batch, activation, params, keys, *, progress=None)``:
 
@@ -9,14 +9,15 @@ A solver is a function ``solve(batch, activation, params, keys, *, progress=None
 - progress: optional callable ``progress(done_fraction: float)``.
 
 It returns a ``SolveResult``. The registry ``SOLVERS`` maps config names to them;
-adding a solver is one new module, one line here and one in ``params.SOLVER_PARAMS``.
+adding a solver is one new module, one line here and one in ``params.SOLVER_PARAMS``
+(and one in ``params.SOLVER_VARIANTS`` if it trains only some (activation, K)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from relu_landscape.solvers import anneal, clipped_sgd, gd, replicated, sbpi
+from relu_landscape.solvers import anneal, bp, clipped_sgd, gd, lp, replicated, sbpi
 from relu_landscape.solvers.base import SolveResult
 
 __all__ = ["SOLVERS", "SolveResult"]
@@ -29,4 +30,6 @@ SOLVERS: dict[str, Callable[..., SolveResult]] = {
     "clipped_sgd": clipped_sgd.solve,
     "replicated_clipped_sgd": replicated.solve_clipped_sgd,
     "sbpi": sbpi.solve,
+    "lp": lp.solve,
+    "bp": bp.solve,
 }

@@ -1,4 +1,4 @@
-"""Clipped / straight-through descent for binary weights (science.md §3).
+"""Clipped / straight-through descent for binary weights (docs/science.md §3).
 
 Continuous hidden weights h in [-1, 1] (clipped after every step); the forward pass
 uses W = sign(h) (sign(0) taken as +1) exactly, and the gradient passes straight

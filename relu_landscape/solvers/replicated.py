@@ -1,4 +1,4 @@
-"""Replicated solvers that favour dense regions (science.md §3): R coupled replicas
+"""Replicated solvers that favour dense regions (docs/science.md §3): R coupled replicas
 of a descent solver, by composition.
 
 ``replicated(make_param)`` turns a base parametrisation (gd's sphere, clipped_sgd's

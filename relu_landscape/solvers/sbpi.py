@@ -1,5 +1,5 @@
 """SBPI for binary weights, extended to the committee by the least-action rule
-(science.md §3).
+(docs/science.md §3).
 
 Baldassi, Braunstein, Brunel & Zecchina, PNAS 104, 11079 (2007): every synapse keeps
 an odd integer hidden state h (|h| <= max_state) and W = sign(h). Patterns are shown

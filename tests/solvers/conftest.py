@@ -8,7 +8,7 @@ from relu_landscape import model
 from relu_landscape.instances import InstanceId, make_batch, stream_key
 from relu_landscape.params import SOLVER_PARAMS
 
-# (activation, K): every model variant of science.md §1 at two widths
+# (activation, K): every model variant of docs/science.md §1 at two widths
 VARIANTS = [("sign", 1), ("sign", 3), ("relu", 2), ("relu", 4)]
 # budget fields, whichever a solver's parameter class has: small, so "unsolved" is fast
 BUDGET = {"max_steps": 200, "sweeps": 30, "max_epochs": 20}

@@ -49,7 +49,7 @@ def test_cache_and_energy_match_recomputation_after_many_flips(activation, K, en
 
 
 def naive_violation(h, y, mask, activation, n, margin):
-    """model.violation by explicit loops over patterns and units (science.md §3)."""
+    """model.violation by explicit loops over patterns and units (docs/science.md §3)."""
     B, P, K = h.shape
     c = [1.0] * K if activation == "sign" else [1.0] * (K // 2) + [-1.0] * (K // 2)
     out = np.zeros(B)

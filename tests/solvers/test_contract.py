@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from relu_landscape import model
-from relu_landscape.params import SOLVER_PARAMS
+from relu_landscape.params import SOLVER_PARAMS, solver_trains
 from relu_landscape.solvers import SOLVERS
 from tests.solvers.conftest import VARIANTS, batch_of, instances, small_params
 
@@ -24,10 +24,11 @@ CASES = [
     for name in SOLVERS
     for w in SOLVER_PARAMS[name][1]
     for act, K in VARIANTS
+    if solver_trains(name, act, K)
 ]
 EASY, HARD = 0.2, 3.0
-# solvers whose state is float (solvers.descent); all others must be bit-exact
-DESCENT = {"gd", "replicated_gd", "clipped_sgd", "replicated_clipped_sgd"}
+# solvers whose state is float (solvers.descent, solvers.bp); all others must be bit-exact
+DESCENT = {"gd", "replicated_gd", "clipped_sgd", "replicated_clipped_sgd", "bp"}
 
 
 def test_registry_matches_params():
