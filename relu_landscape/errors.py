@@ -46,3 +46,23 @@ class ScanFailedError(ReluLandscapeError):
     Cause: the message names each failed shard and its last error.
     Fix: correct the cause and rerun with ``--resume``; completed shards are kept.
     """
+
+
+class OutputError(ReluLandscapeError):
+    """The output location (``--out``) cannot be used.
+
+    Cause: the path or URI is malformed, names a file, a missing bucket, or a place
+    this user may not write; or a node of the cluster cannot see it.
+    Fix: the message names the location and the reason; choose a writable location
+    that every node reaches (a shared filesystem or an object store URI).
+    """
+
+
+class DeviceError(ReluLandscapeError):
+    """The requested device is not available where the scan would compute.
+
+    Cause: ``--device cuda`` where torch sees no CUDA device, or a Ray worker that
+    holds a GPU on a node whose torch sees no CUDA (a CPU-only torch build, a driver
+    problem).
+    Fix: install a CUDA build of torch on the GPU nodes, or use ``--device auto``/``cpu``.
+    """

@@ -1,8 +1,15 @@
-"""Shared fixtures: one real local Ray per test session (started on first use)."""
+"""Shared fixtures: one real local Ray per test session (started on first use), a
+simulated cluster, and a moto S3 server for object-store outputs."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +23,83 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # a head started on 127.0.0.1 listens on loopback only; this keeps every test driver,
 # node and job on loopback (read when ray is first imported, hence here).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# S3 credentials for the moto server the object-store tests start (any value is
+# accepted there); set before any Ray starts so its workers inherit them. No instance
+# metadata lookups (they would wait for a timeout off EC2).
+for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_EC2_METADATA_DISABLED", "true")):
+    os.environ.setdefault(_key, _value)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    """Return once ``port`` accepts connections; fail if ``proc`` exits first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)  # a server process starting, not Ray
+    pytest.fail(f"nothing listens on port {port} after 60 s")
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's standalone S3 server on 127.0.0.1 and a free port; yields HOST:PORT and
+    stops it (by its pid) afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """HOST:PORT of a moto S3 server shared by the session's tests."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+def make_bucket(endpoint: str | None) -> str:
+    """A new empty bucket (a fresh name per call); returns its name. ``endpoint``
+    None: the endpoint comes from AWS_ENDPOINT_URL."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    bucket = f"rl-{uuid.uuid4().hex[:12]}"
+    query = "region=us-east-1&allow_bucket_creation=true"
+    if endpoint:
+        query += f"&endpoint_override={endpoint}&scheme=http"
+    fs, _ = pafs.FileSystem.from_uri(f"s3://{bucket}?{query}")
+    fs.create_dir(bucket)
+    return bucket
+
+
+def s3_uri(endpoint: str, bucket: str, key: str) -> str:
+    """The URI of ``key`` in ``bucket`` on the moto server at ``endpoint``."""
+    return (f"s3://{bucket}/{key}?endpoint_override={endpoint}&scheme=http"
+            "&region=us-east-1")
 
 
 @pytest.fixture(scope="session")
@@ -65,20 +149,30 @@ def ray_cluster(_ray_session):
         ray.init(address=cluster.address, configure_logging=False, log_to_driver=False)
         yield cluster, workers
     finally:
-        ray.shutdown()
-        cluster.shutdown()
-        # Cluster records its head as "the latest Ray on this machine"; leave no pointer
-        # to a dead head for other users' ray.init().
-        marker = Path(ray._private.utils.get_ray_address_file(None))
-        if marker.exists() and marker.read_text() == cluster.address:
-            marker.unlink()
+        stop_cluster(cluster)
+
+
+def stop_cluster(cluster) -> None:
+    """Disconnect the driver and stop a ``ray.cluster_utils.Cluster``.
+
+    Cluster records its head as "the latest Ray on this machine"; leave no pointer to
+    a dead head for other users' ray.init().
+    """
+    import ray
+
+    ray.shutdown()
+    cluster.shutdown()
+    marker = Path(ray._private.utils.get_ray_address_file(None))
+    if marker.exists() and marker.read_text() == cluster.address:
+        marker.unlink()
 
 
 def tiny_spec_toml(out_backend: str = "ray", **grid) -> str:
-    """A small valid spec as TOML text (easy instances), for end-to-end tests."""
+    """A small valid spec as TOML text (easy instances), for end-to-end tests; the
+    solvers are named, so a change of the package's default solver leaves it valid."""
     g = {"K": "{ sign = [1, 3], relu = [2] }", "weights": '["binary", "continuous"]',
          "n": "[11]", "alpha": "[0.1, 0.2]", "seeds": "3", **grid}
     lines = ["seed = 7", "[grid]", *[f"{k} = {v}" for k, v in g.items()],
-             "[solver.binary]", "max_epochs = 200", "[solver.continuous]", "max_steps = 1500",
+             "[solver.binary]", 'name = "sbpi"', "max_epochs = 200", "[solver.continuous]", "max_steps = 1500",
              "[execution]", f'backend = "{out_backend}"', "shard_size = 4"]
     return "\n".join(lines) + "\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import duckdb
 import polars as pl
@@ -21,7 +23,7 @@ def fake_runs(n: int, shard: str = "abc") -> pa.Table:
     for i in range(n):
         row = dict(run_id=f"r{i}", N=30, n=10, P=6, alpha=0.2, seed=0, s=i, inputs="binary",
                    solver="anneal", solver_params="{}", solved=i % 2 == 0, errors=i % 2,
-                   error_frac=(i % 2) / 6, min_stability=0.1, steps=10, wall_s=1.0,
+                   error_frac=(i % 2) / 6, min_stability=0.1, solvable=None, steps=10, wall_s=1.0,
                    batch_size=n, device="cpu", shard_id=shard)
         for k, v in row.items():
             cols[k].append(v)
@@ -100,12 +102,47 @@ def test_one_writer_per_output(tmp_path):
         pass
 
 
+def _lease(root, host, pid, heartbeat, ttl_s=60.0):
+    (root / ".lock").write_text(json.dumps({"host": host, "pid": pid, "token": "other",
+                                            "heartbeat": heartbeat, "ttl_s": ttl_s}))
+
+
 def test_stale_lock_of_dead_process_is_taken_over(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True)
-    (tmp_path / ".lock").write_text(f"{store.socket.gethostname()}:{proc.stdout.strip()}")
-    with store.WriterLock(tmp_path):
-        pass
+    _lease(tmp_path, store.socket.gethostname(), int(proc.stdout), time.time())
+    with store.WriterLock(tmp_path) as lock:
+        assert lock.holder()["token"] == lock.token
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_lease_of_another_host_is_taken_over_only_after_expiry(tmp_path):
+    # another host's process cannot be probed: its lease holds while its heartbeat is
+    # fresh, and is taken over once the heartbeat is older than the lease's ttl
+    _lease(tmp_path, "node-far-away", 1, time.time() - 30, ttl_s=60)
+    with pytest.raises(StoreLockedError, match=r"node-far-away:1"):
+        store.WriterLock(tmp_path).check()
+    with pytest.raises(StoreLockedError, match="another scan"):
+        with store.WriterLock(tmp_path):
+            pass
+    _lease(tmp_path, "node-far-away", 1, time.time() - 61, ttl_s=60)
+    store.WriterLock(tmp_path).check()  # expired: nothing to refuse
+    with store.WriterLock(tmp_path) as lock:
+        lease = json.loads((tmp_path / ".lock").read_text())
+        assert lease["token"] == lock.token and lease["host"] == store.socket.gethostname()
+
+
+def test_holder_renews_its_heartbeat(tmp_path):
+    with store.WriterLock(tmp_path, ttl_s=1.0) as lock:
+        first = lock.holder()["heartbeat"]
+        # the renewal thread rewrites the lease every ttl/4; wait for one rewrite by
+        # polling the file (bounded), not by sleeping a fixed time
+        deadline = time.time() + 10
+        while lock.holder()["heartbeat"] == first and time.time() < deadline:
+            time.sleep(0.01)
+        assert lock.holder()["heartbeat"] > first and not lock.lost
+        with pytest.raises(StoreLockedError):  # renewed, so never expired
+            store.WriterLock(tmp_path, ttl_s=1.0).__enter__()
 
 
 def test_sql_over_tables(tmp_path):
@@ -125,3 +162,16 @@ def test_write_file_fills_absent_nullable_columns(tmp_path):
     assert store.read_provenance(path)["table"] == "theory_curve"
     with pytest.raises(KeyError):  # a required column is never invented
         store.write_file(tmp_path / "d.parquet", "theory_curve", rows.drop(["alpha"]))
+
+
+def test_output_locations(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = store.output("results/rel")  # made absolute where it is given (the driver)
+    assert out.local and out.uri == str(tmp_path / "results" / "rel")
+    assert out.path == out.uri and out.join("runs", "x") == f"{out.uri}/runs/x"
+    s3 = store.output("s3://bucket/a/b?endpoint_override=127.0.0.1:9&scheme=http"
+                      "&region=us-east-1")
+    assert type(s3.fs).__name__ == "S3FileSystem" and s3.path == "bucket/a/b"
+    assert s3.uri.startswith("s3://bucket/a/b?") and not s3.local
+    path = write(out.uri)  # a string root works like a Path
+    assert store.shard_files(out) == [path] and store.tables(out) == ["runs"]

@@ -9,16 +9,22 @@ expose ``connect(execution)``, a context manager yielding a pool with
 Rerunning the same spec into the same output resumes it: every shard whose files are
 complete and valid is skipped, missing or corrupt ones are recomputed, so the final
 dataset equals that of an uninterrupted run.
+
+Order of a run: checks that only read (the output is usable and not leased, its
+``scan.json`` is this spec's, no shard files from another plan), then the backend
+connects (device, cluster address), then the lease is taken and the plan written.
+So an error that is the user's to fix leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
+import signal
+import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,12 +66,37 @@ class ScanReport:
         return self.instances_run / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def pending(shards: list[Shard], out: str | Path) -> list[Shard]:
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM end this process like Ctrl-C (main thread only; elsewhere no-op)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler or ``kill``) ends the scan like Ctrl-C: workers stopped,
+    the lease released, exit code 130; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def pending(shards: list[Shard], out: str | Path | store.Output) -> list[Shard]:
     """Shards with a missing, truncated or corrupt file in any table.
 
     The runs file, written last, must be complete with one row per instance; every
     other table's file of the shard, where present, must be valid too.
     """
+    out = store.output(out)
     others = {}
     for path in store.shard_files(out):
         if path.parents[3].name != "runs":
@@ -77,19 +108,20 @@ def pending(shards: list[Shard], out: str | Path) -> list[Shard]:
             store.shard_path(out, "runs", s.activation, s.weights, s.K, s.shard_id),
             s.shard_id,
             s.size,
+            out.fs,
         )
         or not all(
-            store.shard_complete(p, s.shard_id) for p in others.get(s.shard_id, [])
+            store.shard_complete(p, s.shard_id, fs=out.fs)
+            for p in others.get(s.shard_id, [])
         )
     ]
 
 
-def _previous(out: Path, spec: ScanSpec) -> dict:
+def _previous(out: store.Output, spec: ScanSpec) -> dict:
     """The ``scan.json`` of ``out`` if any; refuses one written for another spec."""
-    marker = out / "scan.json"
-    if not marker.exists():
+    previous = out.read_json("scan.json")
+    if previous is None:
         return {}
-    previous = json.loads(marker.read_text())
     if previous.get("config_hash") != spec.config_hash:
         raise InvalidConfigError(
             f"--out: {out} holds results of another spec (config hash "
@@ -106,7 +138,7 @@ def _previous(out: Path, spec: ScanSpec) -> dict:
     return previous
 
 
-def _check_no_strangers(shards: list[Shard], out: Path) -> None:
+def _check_no_strangers(shards: list[Shard], out: store.Output) -> None:
     known = {s.shard_id for s in shards}
     strangers = [p for p in store.shard_files(out) if p.stem not in known]
     if strangers:
@@ -118,14 +150,30 @@ def _check_no_strangers(shards: list[Shard], out: Path) -> None:
         )
 
 
-def _plan(
-    spec: ScanSpec, out: Path, size: int, provenance: store.Provenance
-) -> tuple[list[Shard], list[Shard]]:
-    """(all shards, pending shards) of ``spec`` at this shard size; records the plan."""
+def _preflight(spec: ScanSpec, out: store.Output) -> tuple[int, list[Shard] | None]:
+    """Every check that reads only: the output is usable and not locked, its
+    ``scan.json`` is this spec's, and no stranger shard files. Returns (shard size,
+    pending shards), both unknown (0, None) until the workers' device type is."""
+    store.check_writable(out)
+    store.WriterLock(out).check()
+    size = _previous(out, spec).get("shard_size") or spec.execution.shard_size
+    if not size:
+        return 0, None
     shards = plan_shards(spec, size)
     _check_no_strangers(shards, out)
-    store.write_json(
-        out / "scan.json",
+    return size, pending(shards, out)
+
+
+def _plan(
+    spec: ScanSpec, out: store.Output, size: int, provenance: store.Provenance
+) -> tuple[list[Shard], list[Shard]]:
+    """(all shards, pending shards largest first) of ``spec`` at this shard size;
+    records the plan in ``OUT/scan.json``. Runs under the writer lock."""
+    _previous(out, spec)  # again: another scan may have written OUT meanwhile
+    shards = plan_shards(spec, size)
+    _check_no_strangers(shards, out)
+    out.write_json(
+        "scan.json",
         {
             "config_hash": spec.config_hash,
             "shard_size": size,
@@ -134,7 +182,8 @@ def _plan(
         },
     )
     store.remove_temporaries(out)
-    return shards, pending(shards, out)
+    # largest first: a short shard last keeps the tail of the scan short
+    return shards, sorted(pending(shards, out), key=lambda s: -s.size)
 
 
 def run_scan(
@@ -146,30 +195,35 @@ def run_scan(
 ) -> ScanReport:
     """Run every pending shard of ``spec`` into ``out`` and return a report.
 
-    One writer per output (``store.WriterLock``, else ``StoreLockedError``). Complete
-    shards are skipped, so rerunning an interrupted scan completes it; when nothing is
-    pending no backend is started. ``on_dispatch(shard, {"pid", "node_id"})`` is
-    called whenever a shard is handed to a worker (monitoring; fault injection).
+    ``out``: a local path (made absolute here) or a ``pyarrow.fs`` URI. Whatever is
+    the user's to fix (the output, the device, the cluster address) is refused with a
+    ``ReluLandscapeError`` before anything is written. One writer per output
+    (``store.WriterLock``, else ``StoreLockedError``). Complete shards are skipped, so
+    rerunning an interrupted scan completes it; when nothing is pending no backend is
+    started. ``on_dispatch(shard, {"pid", "node_id"})`` is called whenever a shard is
+    handed to a worker (monitoring; fault injection).
     """
-    out = Path(out)
+    target = store.output(out)
     backend = importlib.import_module(BACKENDS[spec.execution.backend])
-    with store.WriterLock(out), ExitStack() as stack:
-        size = _previous(out, spec).get("shard_size") or spec.execution.shard_size
+    size, todo = _preflight(spec, target)
+    with ExitStack() as stack:
+        stack.enter_context(_sigterm_as_interrupt())
         pool = None
-        if not size:  # the default size depends on the workers' device type
+        if todo is None or todo:  # work to do: connect first (device, address)
             pool = stack.enter_context(backend.connect(spec.execution))
-            size = shard_size_for(spec, pool.device_kind)
+            size = size or shard_size_for(spec, pool.device_kind)
+        stack.enter_context(store.WriterLock(target))
         provenance = store.Provenance(config_hash=spec.config_hash)
-        shards, todo = _plan(spec, out, size, provenance)
+        shards, todo = _plan(spec, target, size, provenance)
         report = ScanReport(
-            str(out),
+            target.uri,
             len(shards),
             len(todo),
             len(shards) - len(todo),
             sum(s.size for s in todo),
             0.0,
         )
-        if todo and pool is None:
+        if todo and pool is None:  # a shard went missing since the preflight
             pool = stack.enter_context(backend.connect(spec.execution))
         cells = len({cell_of(i) for i in instances(spec)})
         events = Progress(
@@ -178,7 +232,7 @@ def run_scan(
         started = time.perf_counter()
         try:
             if todo:
-                report.failed = pool.run(todo, str(out), provenance, events)
+                report.failed = pool.run(todo, target.uri, provenance, events)
         finally:
             report.wall_s = time.perf_counter() - started
             events.close()

@@ -8,25 +8,56 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
 
 import pyarrow as pa
 import torch
 
 from relu_landscape import model, store
+from relu_landscape.errors import DeviceError
 from relu_landscape.instances import InstanceId, make_batch, stream_key
 from relu_landscape.probes import PROBES
+from relu_landscape.probes import enumerate as enumeration
 from relu_landscape.scan.plan import Shard
 from relu_landscape.solvers import SOLVERS
 
 
 def pick_device(preference: str = "auto") -> str:
-    """'cuda' when asked for or available ('auto'), else 'cpu'."""
+    """'cuda' when asked for or available ('auto'), else 'cpu'; ``DeviceError`` when
+    'cuda' is asked for and torch here sees none."""
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("execution.device = 'cuda' but this node has no CUDA device")
+        raise DeviceError(
+            f"--device cuda: torch {torch.__version__} on {socket.gethostname()} sees no "
+            "CUDA device; use --device auto or cpu, or a machine with a CUDA build of torch"
+        )
     if preference == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return preference
+
+
+# Binary instances up to this N are also decided exactly (runs.solvable). Only the
+# instances the solver did not solve are enumerated; an unsolvable one at N = 24 takes
+# 6-8 s on one (shared) CPU core, one at N = 20 about 16 times less.
+SOLVABLE_MAX_N = 24
+
+
+def exact_solvable(shard: Shard, batch: model.TorchBatch,
+                   solved: torch.Tensor) -> list[bool | None]:
+    """runs.solvable: True where solved, else decided by enumeration; None where the
+    weights are continuous or N > SOLVABLE_MAX_N."""
+    if shard.weights != "binary" or shard.N > SOLVABLE_MAX_N:
+        return [None] * shard.size
+    out = solved.clone()
+    pick = torch.nonzero(~solved).flatten()
+    if len(pick):
+        out[pick] = enumeration.solvable(_rows(batch, pick), shard.activation)
+    return out.cpu().tolist()
+
+
+def _rows(batch: model.TorchBatch, pick: torch.Tensor) -> model.TorchBatch:
+    """The instances ``pick`` of ``batch`` as a batch of their own."""
+    return model.TorchBatch(batch.xi[pick], batch.y[pick], batch.mask[pick], batch.w0[pick])
 
 
 def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
@@ -56,6 +87,7 @@ def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
         "errors": res.errors.cpu().tolist(),
         "error_frac": (res.errors.cpu().double() / torch.tensor(P)).tolist(),
         "min_stability": min_stab.double().cpu().tolist(),
+        "solvable": exact_solvable(shard, batch, res.solved),
         "steps": res.steps.cpu().tolist(),
         "wall_s": [res.wall_s] * len(ids),
         "batch_size": [len(ids)] * len(ids),
@@ -72,7 +104,7 @@ def probe_tables(shard: Shard, batch: model.TorchBatch, weights: torch.Tensor,
     instances; one table per probe (none when no row), keyed by run_id."""
     pick = torch.nonzero(solved).flatten()
     ids: list[InstanceId] = [shard.ids[b] for b in pick.tolist()]
-    sub = model.TorchBatch(batch.xi[pick], batch.y[pick], batch.mask[pick], batch.w0[pick])
+    sub = _rows(batch, pick)
     tables = {}
     for spec in shard.probes:
         probe = PROBES[spec.name]

@@ -9,17 +9,18 @@ import pytest
 
 from relu_landscape import store
 from relu_landscape.config import load_config
+from relu_landscape.cli import main
 from relu_landscape.scan import plan, run_scan
-from tests.conftest import tiny_spec_toml
+from tests.conftest import make_bucket, moto_server, stop_cluster, tiny_spec_toml
 from tests.scan.test_end_to_end import COMPARED
 
 
-def _spec(tmp_path, backend, **grid):
+def _spec(tmp_path, backend, device="cpu", **grid):
     path = tmp_path / f"{backend}.toml"
     path.write_text(
         tiny_spec_toml(backend, K="{ relu = [2] }", weights='["binary"]', **grid)
     )
-    return load_config(path)
+    return load_config(path, overrides={"execution": {"device": device}})
 
 
 @pytest.mark.ray
@@ -34,8 +35,8 @@ def test_scan_spreads_over_nodes_and_survives_a_lost_node(ray_cluster, tmp_path)
         # worker holds (or has finished) its first. Take this worker's node down with
         # the shard in flight: its process first (a tiny shard could otherwise finish
         # before the worker notices its raylet is gone), then the node. The
-        # replacement actor cannot be placed (no free GPU left), and the surviving
-        # node finishes the scan.
+        # replacement actor cannot be placed (no free CPU left), and the surviving
+        # node finishes the scan. (--device cpu: the nodes' fake GPUs are not CUDA.)
         dispatched.append(worker["node_id"])
         if len(dispatched) == 3:
             os.kill(worker["pid"], signal.SIGKILL)
@@ -49,7 +50,6 @@ def test_scan_spreads_over_nodes_and_survives_a_lost_node(ray_cluster, tmp_path)
     )  # both nodes worked
     runs = store.read_runs(tmp_path / "out")
     assert runs.height == 16 and runs["run_id"].n_unique() == 16
-    # fake GPUs: the actors took GPU slots yet computed on CPU (torch sees no CUDA)
     assert set(runs["device"]) == {"cpu"}
     # values equal those of a plain in-process run
     ref = run_scan(
@@ -62,3 +62,132 @@ def test_scan_spreads_over_nodes_and_survives_a_lost_node(ray_cluster, tmp_path)
         .equals(store.read_runs(tmp_path / "ref").select(COMPARED).sort("run_id"))
     )
     assert len(plan.instances(spec)) == 16
+
+
+@pytest.mark.ray
+def test_gpu_worker_without_cuda_stops_the_scan_with_the_reason(
+    ray_cluster, tmp_path, capsys
+):
+    # the nodes advertise a GPU, torch there sees no CUDA: exit 2 and why, not a
+    # scan that silently computes on CPU on GPU nodes
+    spec = tmp_path / "auto.toml"
+    spec.write_text(tiny_spec_toml(K="{ relu = [2] }", weights='["binary"]'))
+    assert main(["scan", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds GPU" in err[0] and "sees no CUDA device" in err[0]
+    assert not store.shard_files(tmp_path / "out")
+
+
+@pytest.mark.ray
+def test_worker_checks_it_sees_this_scans_output_before_its_first_shard(
+    ray_local, tmp_path
+):
+    """The cheap version of the next test: a worker whose view of OUT lacks this
+    scan's scan.json (absent, or another scan's) refuses to start."""
+    from relu_landscape.errors import OutputError
+    from relu_landscape.scan.ray_backend import ShardWorker
+
+    out = store.output(tmp_path / "out")
+    worker = ray_local.remote(ShardWorker).options(num_cpus=0)
+    for marker in (None, {"config_hash": "another"}, {"config_hash": "this"}):
+        if marker is not None:
+            out.write_json("scan.json", marker)
+        actor = worker.remote(out.uri, store.Provenance(config_hash="this"), "cpu", 1)
+        try:
+            if marker == {"config_hash": "this"}:
+                assert ray_local.get(actor.ready.remote())["pid"] > 0
+                continue
+            with pytest.raises(OutputError, match="must be reachable from every node"):
+                ray_local.get(actor.ready.remote())
+        finally:
+            ray_local.kill(actor)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_node_that_cannot_see_the_output_stops_the_scan(
+    _ray_session, s3_endpoint, tmp_path, capsys, monkeypatch
+):
+    """Two worker nodes, one CPU each: the first reaches the output's S3 endpoint, the
+    second's environment names another S3 server (its own view, without the bucket),
+    as a node with a wrong mount or wrong object-store settings would."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    bucket = make_bucket(s3_endpoint)
+    uri = f"s3://{bucket}/out?scheme=http&region=us-east-1"  # endpoint from the env
+    ray.shutdown()
+    with moto_server() as elsewhere:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{s3_endpoint}")
+        cluster = Cluster(initialize_head=True, connect=False, head_node_args={
+            "num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+        try:
+            cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+            monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{elsewhere}")
+            cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")  # its raylet's env
+            monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{s3_endpoint}")
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, configure_logging=False,
+                     log_to_driver=False)
+            spec = tmp_path / "s.toml"
+            spec.write_text(tiny_spec_toml(K="{ relu = [2] }", weights='["binary"]',
+                                           seeds="8"))
+            # 16 shards of one instance: the first node cannot finish them all before
+            # the second node's worker has started and checked the output
+            code = main(["scan", str(spec), "--out", uri, "--workers", "2", "--quiet",
+                         "--device", "cpu", "--shard-size", "1"])
+        finally:
+            stop_cluster(cluster)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must be reachable from every node" in err[0], err
+    assert "cannot see" in err[0] and bucket in err[0]
+    out = store.output(uri)
+    assert out.read_json("scan.json") is not None  # the driver did see it
+    assert not out.fs.get_file_info(out.join(".lock")).is_file
+
+
+@pytest.mark.ray
+def test_device_cuda_asks_for_gpu_workers_before_any_gpu_node_exists(
+    _ray_session, tmp_path
+):
+    """A cluster of CPU nodes: --device cuda still plans GPU workers (an autoscaler
+    would add GPU nodes); they wait, and start on the GPU node that joins later. Its
+    GPU is fake (torch sees no CUDA), so the worker then stops the scan with why."""
+    import threading
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from relu_landscape.errors import DeviceError
+    from relu_landscape.scan.progress import Progress
+    from relu_landscape.scan.ray_backend import RayPool
+
+    spec = _spec(tmp_path, "ray", device="cuda")
+    shards = plan.plan_shards(spec, spec.execution.shard_size)
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={
+        "num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+    raised: list[BaseException] = []
+    try:
+        ray.init(address=cluster.address, configure_logging=False, log_to_driver=False)
+        pool = RayPool(spec.execution)
+        assert pool.device_kind == "cuda" and "GPU" not in ray.cluster_resources()
+
+        def run() -> None:
+            try:
+                pool.run(shards, str(tmp_path / "out"),
+                         store.Provenance(config_hash=spec.config_hash),
+                         Progress(shards, 1, enabled=False))
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                raised.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()  # the GPU workers are requested now, with no GPU anywhere
+        cluster.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1")
+        thread.join(timeout=240)
+        assert not thread.is_alive()
+    finally:
+        stop_cluster(cluster)
+    assert len(raised) == 1 and isinstance(raised[0], DeviceError), raised
+    assert "holds GPU" in str(raised[0]) and not store.shard_files(tmp_path / "out")

@@ -14,6 +14,10 @@ def test_launcher_config_passes_rays_schema_and_keeps_ray_private():
 
     raw = yaml.safe_load((CLUSTER / "ray-cluster.yaml").read_text())
     validate_config(prepare_config(raw))  # raises on any schema violation
+    # the GPU workers the guide documents are started, not only allowed
+    gpu = raw["available_node_types"]["gpu_worker"]
+    assert gpu["node_config"]["InstanceType"].startswith(("g", "p"))
+    assert 1 <= gpu["min_workers"] <= gpu["max_workers"]
     assert raw["provider"]["use_internal_ips"] is True
     head = " ".join(raw["head_start_ray_commands"])
     assert "RAY_AUTH_MODE=token" in head and "--dashboard-host=127.0.0.1" in head
@@ -27,7 +31,8 @@ def test_runtime_env_is_accepted_by_ray():
     from ray.runtime_env import RuntimeEnv
 
     env = RuntimeEnv(**yaml.safe_load((CLUSTER / "runtime_env.yaml").read_text()))
-    assert env["env_vars"]["RAY_AUTH_MODE"] == "token"
+    # authentication is the cluster's and the submitter's, never a job's env var
+    assert "RAY_AUTH_MODE" not in env["env_vars"]
 
 
 def test_rayjob_manifest_is_a_gpu_rayjob_with_token_auth():
@@ -52,6 +57,8 @@ def test_rayjob_manifest_is_a_gpu_rayjob_with_token_auth():
             )
     gpu = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    group = cluster["workerGroupSpecs"][0]
+    assert 1 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
 
 
 def test_guide_names_every_file_and_the_submit_command():

@@ -48,6 +48,35 @@ def test_killed_worker_is_replaced_and_its_shard_rerun(ray_local, spec_path, tmp
     assert runs.filter(runs["shard_id"] == killed[0]).height == 4
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+def test_hung_worker_is_killed_and_replaced_by_the_watchdog(
+    ray_local, tmp_path, monkeypatch
+):
+    from relu_landscape.scan import ray_backend
+
+    # a tiny shard takes about a second; 30 s leaves room for a loaded machine
+    monkeypatch.setattr(ray_backend, "HANG_S", 30.0)
+    monkeypatch.setattr(ray_backend, "WAIT_S", 0.5)
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_spec_toml(K="{ relu = [2] }", weights='["binary"]'))
+    spec = load_config(path)  # 6 instances, 2 shards
+    stopped = []
+
+    def hang_first_worker(shard, worker):
+        if not stopped:  # freeze (not kill) the actor handed the first shard
+            os.kill(worker["pid"], signal.SIGSTOP)
+            stopped.append(shard.shard_id)
+
+    report = run_scan(
+        spec, tmp_path / "out", progress=False, on_dispatch=hang_first_worker
+    )
+    assert not report.failed and report.run == report.shards == 2, report
+    assert [sid for sid, e in report.retried if "worker hung" in e] == stopped, report
+    runs = store.read_runs(tmp_path / "out")
+    assert runs.height == 6 and runs["run_id"].n_unique() == 6
+
+
 @pytest.mark.ray
 def test_shard_that_keeps_failing_is_reported_and_the_rest_completes(
     ray_local, spec_path, tmp_path, capsys

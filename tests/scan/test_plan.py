@@ -43,9 +43,23 @@ def test_shard_id_is_a_content_hash(tmp_path, monkeypatch):
     first = [s.shard_id for s in plan.plan_shards(spec, 4)]
     assert first == [s.shard_id for s in plan.plan_shards(_spec(tmp_path), 4)]
     other_solver = load_config(
-        tmp_path / "s.toml", overrides={"solver": {"binary": {"max_epochs": 301}}}
+        tmp_path / "s.toml",
+        overrides={"solver": {"binary": {"name": "sbpi", "max_epochs": 301}}},
     )
     changed = {s.shard_id for s in plan.plan_shards(other_solver, 4)}
     assert len(changed & set(first)) == 6  # only the binary shards changed id
     monkeypatch.setattr(plan, "SCHEMA_VERSION", plan.SCHEMA_VERSION + 1)
     assert not set(first) & {s.shard_id for s in plan.plan_shards(spec, 4)}
+
+
+def test_pending_shards_are_dispatched_largest_first(tmp_path):
+    from relu_landscape.scan import run_scan
+
+    path = tmp_path / "s.toml"  # 6 instances per shape at shard size 4: 4 + 2
+    path.write_text(tiny_spec_toml("local", K="{ sign = [1], relu = [2] }",
+                                   weights='["binary"]'))
+    sizes: list[int] = []
+    report = run_scan(load_config(path), tmp_path / "out", progress=False,
+                      on_dispatch=lambda shard, worker: sizes.append(shard.size))
+    assert report.run == 4 and sorted(sizes) == [2, 2, 4, 4]
+    assert sizes == sorted(sizes, reverse=True)  # plan order would be 4, 2, 4, 2
