@@ -1,4 +1,4 @@
-"""The tree committee machine of science.md §1, batched over B independent instances.
+"""The tree committee machine of docs/science.md §1, batched over B independent instances.
 
 Shapes: B instances, P patterns, K hidden units, n inputs per unit, N = K n.
 
@@ -74,22 +74,44 @@ def output_sum(h: Tensor, activation: str) -> Tensor:
 
 
 def field(w: Tensor, xi: Tensor, activation: str) -> Tensor:
-    """Output field Delta [B, P] (science.md §1)."""
+    """Output field Delta [B, P] (docs/science.md §1)."""
     B, K, n = w.shape
     return output_sum(dot(w, xi), activation) * field_scale(activation, n, K)
 
 
+def finite_or_nan(stab: Tensor, w: Tensor) -> Tensor:
+    """``stab`` [B, ...] with every entry of an instance whose weights w [B, ...] hold a
+    non-finite number set to NaN. Needed because sign(NaN) = 0 in torch: a sign unit
+    with a NaN weight would silently drop out of the vote instead of spoiling the
+    network."""
+    ok = torch.isfinite(w).flatten(1).all(-1)
+    return torch.where(ok.view(-1, *[1] * (stab.dim() - 1)), stab, torch.nan)
+
+
 def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str) -> Tensor:
-    """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is correct iff > 0."""
-    return field(w, xi, activation) * _as_float(y, w)
+    """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is correct iff > 0.
+
+    NaN for every pattern of an instance with a non-finite weight (``finite_or_nan``).
+    """
+    return finite_or_nan(field(w, xi, activation) * _as_float(y, w), w)
+
+
+def is_wrong(stab: Tensor) -> Tensor:
+    """True where a pattern is misclassified: sigma*Delta <= 0 (a tie counts) or not finite.
+
+    Written as ``not (stab > 0)`` so that NaN, which fails every comparison, is an error
+    and never a stored pattern. Every error count in the package goes through here.
+    """
+    return ~(stab > 0) | ~torch.isfinite(stab)
 
 
 def errors(w: Tensor, xi: Tensor, y: Tensor, activation: str, mask: Tensor | None = None) -> Tensor:
-    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties count).
+    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties count),
+    or a non-finite sigma*Delta (NaN or inf weights solve nothing).
 
     mask: bool [B, P], True for patterns that belong to the instance (padding is False).
     """
-    wrong = stability(w, xi, y, activation) <= 0
+    wrong = is_wrong(stability(w, xi, y, activation))
     if mask is not None:
         wrong &= mask
     return wrong.sum(-1)
@@ -223,14 +245,14 @@ def flip_cache(w: Tensor, xi: Tensor, y: Tensor, activation: str,
     out = output_sum(h, activation)
     yf = y.to(h.dtype)
     mask = torch.ones_like(yf, dtype=torch.bool) if mask is None else mask
-    wrong = ((yf * out <= 0) & mask).sum(-1)
+    wrong = (is_wrong(finite_or_nan(yf * out, w)) & mask).sum(-1)
     return FlipCache(activation, w, xi.transpose(1, 2).contiguous(), yf, mask, h, out, wrong)
 
 
 def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
     """Effect of flipping W[b, unit[b], index[b]] in every instance; O(P) work, pure.
 
-    A flip changes unit l's h of every pattern by -2 W_li xi_i (science.md §3).
+    A flip changes unit l's h of every pattern by -2 W_li xi_i (docs/science.md §3).
     unit, index: int64 [B].
     """
     B, K, n = cache.w.shape
@@ -242,7 +264,7 @@ def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
     c = readout(cache.activation, K, device=x.device, dtype=x.dtype)[unit]
     g_old, g_new = hidden(h_old, cache.activation), hidden(h_new, cache.activation)
     out = cache.out + c[:, None] * (g_new - g_old)
-    wrong = ((cache.y * out <= 0) & cache.mask).sum(-1)
+    wrong = (is_wrong(cache.y * out) & cache.mask).sum(-1)
     return FlipProposal(unit, index, h_new, out, wrong)
 
 

@@ -42,10 +42,13 @@ def wilson_interval(successes, trials, z: float = 1.959963984540054):
 class Threshold:
     """alpha_50 (where P(solved) = 1/2) with a confidence interval [low, high].
 
-    ``method``: "logistic" (maximum-likelihood fit of P(solved) = 1/(1+exp(-(a+b alpha))),
-    delta-method interval) or "bracket" (no fit possible: the interval is the pair of
-    grid points between which the empirical fraction crosses 1/2). ``low``/``high`` are
-    nan when the crossing is outside the grid.
+    ``method``: "logistic" (converged maximum-likelihood fit of
+    P(solved) = 1/(1+exp(-(a+b alpha))), delta-method interval) or a grid bracket (the
+    interval is the pair of grid points between which the empirical fraction crosses
+    1/2): "bracket" when no fit exists (the data are separated: every success at a
+    smaller alpha than every failure, so the likelihood has no maximum) or its interval
+    is wider than the bracket, "bracket-unconverged" when the fit was attempted and
+    did not converge. ``low``/``high`` are nan when the crossing is outside the grid.
     """
 
     alpha_50: float
@@ -54,9 +57,15 @@ class Threshold:
     method: str
 
 
-def _logistic_fit(x, k, n, iters: int = 50):
+def _logistic_fit(x, k, n, iters: int = 100):
+    """Newton (IRLS) maximum likelihood of the logistic model; (beta, cov, converged).
+
+    converged: the Newton step fell below 1e-10 (relative to |beta|) within ``iters``
+    iterations with finite estimates and an invertible information matrix.
+    """
     beta = np.array([0.0, 0.0])
     X = np.stack([np.ones_like(x), x], axis=1)
+    converged = False
     for _ in range(iters):
         p = 1 / (1 + np.exp(-(X @ beta)))
         W = n * p * (1 - p)
@@ -64,20 +73,40 @@ def _logistic_fit(x, k, n, iters: int = 50):
         info = X.T @ (X * W[:, None])
         step = np.linalg.solve(info + 1e-12 * np.eye(2), grad)
         beta = beta + step
-        if np.abs(step).max() < 1e-10:
+        if not np.all(np.isfinite(beta)):
+            break
+        if np.abs(step).max() < 1e-10 * (1 + np.abs(beta).max()):
+            converged = True
             break
     p = 1 / (1 + np.exp(-(X @ beta)))
     info = X.T @ (X * (n * p * (1 - p))[:, None])
-    return beta, np.linalg.inv(info)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return beta, np.full((2, 2), np.nan), False
+    return beta, cov, converged and bool(np.all(np.isfinite(cov)))
+
+
+def separated(x, k, n) -> bool:
+    """Whether the outcomes are (quasi-)completely separated in alpha.
+
+    The logistic likelihood then has no maximum (|slope| -> inf): every success is at
+    an alpha <= every failure's, or every failure at an alpha <= every success's
+    (a single alpha holding both still separates). Needs both outcomes present.
+    """
+    x, k, n = (np.asarray(v, dtype=float) for v in (x, k, n))
+    succ, fail = x[k > 0], x[k < n]
+    return bool(succ.max() <= fail.min() or fail.max() <= succ.min())
 
 
 def alpha_50(alpha, solved, trials, z: float = 1.959963984540054) -> Threshold:
     """Algorithmic threshold: alpha where half the instances are solved.
 
     alpha: grid points; solved, trials: counts per point. A logistic fit in alpha is
-    used when the data cross 1/2 with some points strictly between 0 and 1 (the
-    likelihood is then finite) and its interval is narrower than the grid bracket of
-    the crossing; otherwise the crossing is bracketed by the grid.
+    used when the data are not separated (``separated``: the likelihood then has a
+    finite maximum), the fit converges, and its interval is narrower than the grid
+    bracket of the crossing; otherwise the crossing is bracketed by the grid
+    (``Threshold.method`` says which and why).
     """
     x = np.asarray(alpha, dtype=float)
     k = np.asarray(solved, dtype=float)
@@ -96,15 +125,19 @@ def alpha_50(alpha, solved, trials, z: float = 1.959963984540054) -> Threshold:
     first_below = x[later].min() if later.any() else x[below].min()
     lo, hi = sorted((last_above, first_below))
     bracket = Threshold(float((lo + hi) / 2), float(lo), float(hi), "bracket")
-    if ((frac > 0) & (frac < 1)).any():
-        beta, cov = _logistic_fit(x, k, n)
-        if beta[1] < 0:
-            a50 = -beta[0] / beta[1]
-            grad = np.array([-1 / beta[1], beta[0] / beta[1] ** 2])
-            se = float(np.sqrt(grad @ cov @ grad))
-            # a fit resting on a single intermediate point can be wider than the grid
-            # itself says; the bracket is then the more honest interval
-            if 2 * z * se <= hi - lo:
-                return Threshold(float(a50), float(a50 - z * se), float(a50 + z * se),
-                                 "logistic")
+    if separated(x, k, n):
+        return bracket
+    beta, cov, converged = _logistic_fit(x, k, n)
+    if not converged:
+        return Threshold(bracket.alpha_50, bracket.low, bracket.high,
+                         "bracket-unconverged")
+    if beta[1] < 0:
+        a50 = -beta[0] / beta[1]
+        grad = np.array([-1 / beta[1], beta[0] / beta[1] ** 2])
+        se = float(np.sqrt(grad @ cov @ grad))
+        # a fit resting on few intermediate points can be wider than the grid
+        # itself says; the bracket is then the more honest interval
+        if 2 * z * se <= hi - lo:
+            return Threshold(float(a50), float(a50 - z * se), float(a50 + z * se),
+                             "logistic")
     return bracket

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+
 import pytest
 
 from relu_landscape.cli import main
 from relu_landscape.config import load_config, validate
+from relu_landscape.scan.plan import cell_of, plan_shards, shard_size_for
 
 GOOD = """
 seed = 1
@@ -54,7 +58,7 @@ def test_good_config_validates(tmp_path):
     path.write_text(GOOD)
     spec = load_config(path)
     assert dict(spec.grid.K) == {"sign": (1, 3), "relu": (2,)}
-    assert spec.solver_for("binary").name == "sbpi"
+    assert spec.solver_for("binary").name == "bp"
     # the hash covers science, not execution
     other = load_config(path, overrides={"execution": {"backend": "local"}})
     assert other.config_hash == spec.config_hash
@@ -93,6 +97,50 @@ def test_unknown_preset_and_missing_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("preset", ["demo", "paper"])
 def test_presets_are_valid(preset):
+    """Plan the preset (no compute) and check the plan against the TOML itself."""
+    presets = resources.files("relu_landscape.presets")
+    raw = tomllib.loads(presets.joinpath(f"{preset}.toml").read_text())
+    g = raw["grid"]
     spec = load_config(preset=preset)
-    acts = dict(spec.grid.K)
-    assert set(acts) == {"sign", "relu"} and set(spec.grid.weights) == {"binary", "continuous"}
+    assert set(g["K"]) == {"sign", "relu"}
+    assert set(g["weights"]) == {"binary", "continuous"}
+    size = shard_size_for(spec, "cpu")
+    assert size == raw["execution"]["shard_size"]
+    shards = plan_shards(spec, size)
+    ids = [i for shard in shards for i in shard.ids]
+    # every cell of the TOML's grid, N = K n, with exactly seed indices 0 .. seeds-1
+    expected = {
+        (act, w, K, K * n, float(a))
+        for act, Ks in g["K"].items()
+        for w in g["weights"]
+        for K in Ks
+        for n in g["n"]
+        for a in g["alpha"]
+    }
+    by_cell: dict[tuple, list[int]] = {}
+    for i in ids:
+        by_cell.setdefault(cell_of(i), []).append(i.s)
+    assert set(by_cell) == expected
+    assert all(sorted(s) == list(range(g["seeds"])) for s in by_cell.values())
+    assert len(ids) == len(expected) * g["seeds"]  # so no instance is planned twice
+    assert {(i.seed, i.inputs) for i in ids} == {(raw["seed"], raw["inputs"])}
+    # K parity, N divisible by K, odd n for sign units with binary weights, P >= 1
+    assert all(i.K % 2 == (i.activation == "sign") for i in ids)
+    assert all(i.N % i.K == 0 and i.n in g["n"] for i in ids)
+    assert all(i.n % 2 for i in ids if (i.activation, i.weights) == ("sign", "binary"))
+    assert all(round(i.alpha * i.N) >= 1 for i in ids)
+    # shards: one (activation, weights, K, N) group and its solver each, at most
+    # ``size`` instances, ceil(group / size) per group, distinct ids
+    groups: dict[tuple, int] = {}
+    for i in ids:
+        key = (i.activation, i.weights, i.K, i.N)
+        groups[key] = groups.get(key, 0) + 1
+    assert set(groups.values()) == {len(g["alpha"]) * g["seeds"]}
+    assert len(shards) == sum(-(-count // size) for count in groups.values())
+    assert len({shard.shard_id for shard in shards}) == len(shards)
+    for shard in shards:
+        assert 0 < shard.size <= size
+        assert {(i.activation, i.weights, i.K, i.N) for i in shard.ids} == {
+            (shard.activation, shard.weights, shard.K, shard.N)
+        }
+        assert shard.solver.name == raw["solver"][shard.weights]["name"]

@@ -1,4 +1,4 @@
-"""The batched model against plain nested loops (science.md §1), all four variants."""
+"""The batched model against plain nested loops (docs/science.md §1), all four variants."""
 
 from __future__ import annotations
 

@@ -51,3 +51,29 @@ def test_alpha_50_bracket_and_out_of_grid():
 def test_mean_stderr():
     m, se = stats.mean_stderr(np.array([1.0, 2.0, 3.0, 4.0]))
     assert m == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+
+
+def test_alpha_50_quasi_separated_data_has_no_logistic_fit():
+    # 4/4, 2/4, 0/4: every success at alpha <= 0.4 <= every failure, so the likelihood
+    # rises without bound as the slope -> -inf. An unchecked Newton fit stopped at slope
+    # ~ -147 and reported "logistic" with the interval [0.387, 0.413].
+    x, k, n = [0.2, 0.4, 0.6], [4, 2, 0], [4, 4, 4]
+    t = stats.alpha_50(x, k, n)
+    assert (t.method, t.low, t.high) == ("bracket", 0.4, 0.6)
+    assert stats.separated(x, k, n)
+    # one more success above the middle: overlapping outcomes, a finite maximum
+    assert not stats.separated([0.2, 0.4, 0.6], [4, 2, 1], [4, 4, 4])
+    assert not stats.separated([0.2, 0.4, 0.6], [3, 2, 0], [4, 4, 4])
+
+
+def test_alpha_50_unconverged_fit_falls_back_to_a_named_bracket(monkeypatch):
+    x = np.linspace(0.4, 1.0, 7)
+    n = np.full(7, 1000.0)
+    k = n / (1 + np.exp(20 * (x - 0.7)))
+    assert stats._logistic_fit(x, k, n)[2]
+    # two Newton steps from beta = 0 are far from the optimum (slope -20)
+    starved = stats._logistic_fit
+    assert not starved(x, k, n, iters=2)[2]
+    monkeypatch.setattr(stats, "_logistic_fit", lambda *a: starved(*a, iters=2))
+    t = stats.alpha_50(x, k, n)
+    assert (t.method, t.low, t.high) == ("bracket-unconverged", 0.7, 0.8)

@@ -1,4 +1,4 @@
-"""Probes: measurements of the solution-space geometry around solutions (science.md §2).
+"""Probes: measurements of the solution-space geometry around solutions (docs/science.md §2).
 
 A probe is a function ``run(batch, solution, *, activation, weights, params, keys)``
 returning a ``ProbeResult`` (one row per instance and probe setting); it is batched

@@ -1,4 +1,4 @@
-"""What every probe returns, and the perturbation kernels the probes share (science.md §2).
+"""What every probe returns, and the perturbation kernels the probes share (docs/science.md §2).
 
 Shapes: B instances, S perturbation draws (or walkers), P patterns, K units, n inputs
 per unit, N = K n, G settings of a probe's grid. Randomness comes only from the
@@ -66,7 +66,7 @@ def wrong_fraction(h: Tensor, batch: TorchBatch, activation: str) -> Tensor:
     A tie (Delta = 0) is an error; padding patterns (mask False) are ignored.
     """
     out = model.output_sum(h, activation)
-    wrong = (batch.y[:, None].to(out.dtype) * out <= 0) & batch.mask[:, None]
+    wrong = model.is_wrong(batch.y[:, None].to(out.dtype) * out) & batch.mask[:, None]
     return wrong.sum(-1) / batch.mask.sum(-1, keepdim=True)
 
 

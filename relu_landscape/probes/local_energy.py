@@ -1,6 +1,6 @@
 """Local energy: training error fraction around a solution under weight perturbations.
 
-science.md §2. Continuous weights: W_li -> W_li (1 + s z_li), z ~ N(0, 1), then every
+docs/science.md §2. Continuous weights: W_li -> W_li (1 + s z_li), z ~ N(0, 1), then every
 unit is renormalised to |W_l|^2 = n; binary weights: D = round(d N) distinct weights
 flipped. E_loc is the mean error fraction (ties are errors) over ``draws`` draws, with
 its standard error. Distances: d is the normalised Hamming distance (binary) or

@@ -1,6 +1,6 @@
 """Local entropy by sampling (binary weights): how many D-flip neighbours are solutions.
 
-science.md §2 and §5. For D = 1 .. D_max, ``draws`` uniformly random sets of D weights
+docs/science.md §2 and §5. For D = 1 .. D_max, ``draws`` uniformly random sets of D weights
 are flipped; ``solution_frac`` = hits / draws estimates the fraction of the C(N, D)
 vectors at Hamming distance D that are solutions, with binomial standard error
 sqrt(f (1 - f) / draws). The local entropy estimate is

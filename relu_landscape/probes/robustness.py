@@ -1,6 +1,6 @@
 """Robustness to input perturbations: fraction of training patterns still correct.
 
-science.md §2. +-1 inputs: every input bit of every pattern flipped independently with
+docs/science.md §2. +-1 inputs: every input bit of every pattern flipped independently with
 probability p; Gaussian inputs: N(0, p^2) noise added to every entry. The solution is
 fixed; ``robustness`` is the mean over ``draws`` noise draws of the fraction of the P
 training patterns classified correctly (a tie is an error), with its standard error.
@@ -31,12 +31,17 @@ _BLOCKS = 10_000 // _CHUNK + 1
 
 def noisy_patterns(batch: TorchBatch, keys: list[int], block: int, draws: int,
                    p: float) -> Tensor:
-    """``draws`` noisy copies of the patterns, float32 [B, S, P, N]."""
+    """``draws`` noisy copies of the patterns, float32 [B, S, P, N].
+
+    The noise is drawn pattern-major, [P, S, N], so that pattern mu's noise sits at the
+    same place of its instance's stream whatever P the batch is padded to: an instance
+    gets the same numbers alone and beside instances of larger alpha.
+    """
     B, P, N = batch.xi.shape
     x = batch.xi.to(torch.float32)[:, None]
     if batch.xi.is_floating_point():
-        return x + p * normals(keys, block, (draws, P, N), x.device)
-    flip = random_block(keys, block, (draws, P, N), x.device) < p
+        return x + p * normals(keys, block, (P, draws, N), x.device).transpose(1, 2)
+    flip = random_block(keys, block, (P, draws, N), x.device).transpose(1, 2) < p
     return torch.where(flip, -x, x)
 
 

@@ -1,4 +1,4 @@
-"""Random walks inside the solution space (science.md §2).
+"""Random walks inside the solution space (docs/science.md §2).
 
 From a solution, ``walkers`` independent walkers per instance propose ``steps`` moves
 each and accept a move only if every training pattern stays correct (ties are errors),

@@ -20,12 +20,14 @@ def tiny_batch(activation: str, K: int, n: int, alpha: float, seeds: int):
 
 
 @cache
-def solved(activation: str, K: int, n: int, weights: str, alpha: float, seeds: int = 3,
-           inputs: str = "binary"):
-    """(batch, solutions, ids) of the solved instances among ``seeds`` seeds."""
+def solved(activation: str, K: int, n: int, weights: str, alpha: float | tuple[float, ...],
+           seeds: int = 3, inputs: str = "binary"):
+    """(batch, solutions, ids) of the solved instances among ``seeds`` seeds at every
+    alpha given (one batch, padded to the largest P)."""
     torch.set_num_threads(1)
-    ids = [InstanceId(3, inputs, activation, weights, K, K * n, alpha, s)
-           for s in range(seeds)]
+    alphas = alpha if isinstance(alpha, tuple) else (alpha,)
+    ids = [InstanceId(3, inputs, activation, weights, K, K * n, a, s)
+           for a in alphas for s in range(seeds)]
     batch = model.to_torch(make_batch(ids))
     name, params = ("anneal", AnnealParams()) if weights == "binary" else ("gd", GDParams())
     res = SOLVERS[name](batch, activation, params, [stream_key(i, name) for i in ids])

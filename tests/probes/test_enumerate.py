@@ -19,7 +19,7 @@ CASES = [("relu", 2, 6, 0.25), ("relu", 4, 3, 0.3), ("sign", 3, 5, 0.4), ("sign"
 def brute_force(xi: np.ndarray, y: np.ndarray, K: int, n: int, activation: str):
     """Every +-1 vector (all of itertools.product) and its training errors, one at a time.
 
-    The field is written out from science.md §1 (not taken from the model); a tie
+    The field is written out from docs/science.md §1 (not taken from the model); a tie
     (|Delta| below rounding) is an error.
     """
     c = np.ones(K) if activation == "sign" else np.r_[np.ones(K // 2), -np.ones(K // 2)]
@@ -76,3 +76,22 @@ def test_popcount_and_index():
     assert enumeration.popcount(x).tolist() == [0, 1, 4, 24]
     w = torch.tensor([[[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]]])
     assert enumeration.weight_index(w).tolist() == [1 + 4 + 32]
+
+
+# loads around the finite-N capacity, so that both answers occur
+SOLVABLE_CASES = [("sign", 1, 13, 0.8), ("relu", 2, 6, 0.3), ("sign", 3, 3, 1.0),
+                  ("relu", 4, 3, 0.5)]
+
+
+@pytest.mark.parametrize("activation,K,n,alpha", SOLVABLE_CASES, ids=lambda v: str(v))
+def test_solvable_equals_brute_force(activation, K, n, alpha):
+    batch, _ = tiny_batch(activation, K, n, alpha, seeds=8)
+    got = enumeration.solvable(batch, activation).tolist()
+    want = []
+    for b in range(len(got)):
+        P = int(batch.mask[b].sum())
+        _, errs = brute_force(batch.xi[b, :P].numpy(), batch.y[b, :P].numpy(), K, n,
+                              activation)
+        want.append(bool((errs == 0).any()))
+    assert got == want
+    assert True in want and False in want, "pick a load where both answers occur"
