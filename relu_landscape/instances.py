@@ -1,4 +1,4 @@
-"""Counter-based, device-independent generation of instances (science.md §1).
+"""Counter-based, device-independent generation of instances (docs/science.md §1).
 
 Seed scheme (documented in the README, binding for reproducibility):
 
@@ -115,7 +115,8 @@ def uniform_block(keys: list[int], block: int, shape: tuple[int, ...]) -> np.nda
     """Uniforms in [0, 1), float64 [B, *shape]: block ``block`` of each key's stream.
 
     Each (key, block) pair is its own Philox stream, so a long run draws block by block
-    with results independent of how instances are batched.
+    with results independent of how instances are batched. ``rng.block_uniforms`` makes
+    the same bits with torch on any device.
     """
     return np.stack([philox(derive_key("block", k, block)).random(shape) for k in keys])
 
