@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -28,20 +29,28 @@ import torch
 from relu_landscape import model, store
 from relu_landscape.instances import InstanceId, make_batch, stream_key
 from relu_landscape.params import GDParams
-from relu_landscape.solvers import SOLVERS, gd
+from relu_landscape.solvers import SOLVERS, SolveResult, descent, gd
+
+
+# Untimed steps before a step-time measurement (allocator and cache warm-up).
+_WARMUP = 3
+
+
+class BenchmarkError(RuntimeError):
+    """A measured figure is impossible (e.g. an efficiency above 1)."""
 
 
 def _timeit(fn: Callable[[], object], *, repeat: int, sync: Callable[[], None]) -> float:
-    """Best-of-``repeat`` seconds of ``fn`` (one warm-up call first)."""
+    """Median seconds of ``repeat`` timed calls of ``fn``, after one warm-up call."""
     fn()
     sync()
-    best = math.inf
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def _sync(device: str) -> Callable[[], None]:
@@ -92,16 +101,19 @@ def _unsolvable_batch(B: int, N: int, device: str) -> model.TorchBatch:
 
 
 def _step_seconds(batch: model.TorchBatch, steps: int, device: str) -> float:
-    """Seconds per GD step, set-up and final check excluded: the difference between
-    runs of 2 * steps and of steps steps, divided by steps."""
+    """Median seconds of one GD step over ``steps`` timed steps, after ``_WARMUP``
+    untimed ones (set-up and the final check are outside every timed step)."""
     B = batch.w0.shape[0]
+    sync = _sync(device)
+    stamps: list[float] = []
 
-    def run(n: int) -> float:
-        params = GDParams(max_steps=n)
-        return _timeit(lambda: gd.solve(batch, "relu", params, [0] * B), repeat=2,
-                       sync=_sync(device))
+    def stamp(t: int) -> None:
+        sync()
+        stamps.append(time.perf_counter())
 
-    return max(run(2 * steps) - run(steps), 1e-12) / steps
+    descent.descend(batch, "relu", GDParams(max_steps=steps + _WARMUP + 1), [0] * B,
+                    gd.SPHERE, descent.Coupling(), on_step=stamp)
+    return statistics.median(b - a for a, b in zip(stamps[_WARMUP:], stamps[_WARMUP + 1:]))
 
 
 def roofline(device: str, *, B: int, N: int, steps: int, peak: float, bw: float) -> dict:
@@ -109,59 +121,64 @@ def roofline(device: str, *, B: int, N: int, steps: int, peak: float, bw: float)
 
     Useful work per step: forward h = W.xi and the weight gradient, 2 flops per
     (instance, own pattern, input) each, 4 N sum_b P_b in all. Minimal traffic: each
-    distinct fp32 pattern matrix [P, N] read once per pass, 2 x 4 S P N bytes; sharing
-    one matrix across the alphas of a seed is what raises the intensity above 0.5.
+    distinct pattern matrix [P, N] read once per pass at the width it is stored in
+    (int8 for +-1 inputs), 2 S P N bytes; sharing one matrix across the alphas of a
+    seed is what raises the intensity. An efficiency above 1 means the model of the
+    work or of the machine is wrong, and is raised as an error rather than reported.
     """
     batch = _unsolvable_batch(B, N, device)
     S, P, _ = batch.xi_unique.shape
     t = _step_seconds(batch, steps, device)
     flops = 4 * N * int(batch.mask.sum())
-    intensity = flops / (2 * 4 * S * P * N)
+    intensity = flops / (2 * batch.xi_unique.element_size() * S * P * N)
     limit = min(peak, bw * intensity)
+    efficiency = flops / t / limit
+    if not 0 < efficiency <= 1:
+        raise BenchmarkError(f"roofline efficiency {efficiency:.3g} at B = {B} is outside "
+                             "(0, 1]: the step time or the roofline is mismeasured")
     return {"B": B, "N": N, "P_max": P, "pattern_matrices": S, "step_s": t,
             "flops_per_s": flops / t, "intensity_flop_per_byte": intensity,
-            "roofline_flops_per_s": limit, "efficiency": flops / t / limit}
+            "pattern_bytes": batch.xi_unique.element_size(),
+            "roofline_flops_per_s": limit, "efficiency": efficiency}
 
 
-class NaiveCommittee(torch.nn.Module):
-    """One instance, written the way a researcher first would: a Module per network."""
-
-    def __init__(self, w0: torch.Tensor, activation: str):
-        super().__init__()
-        self.v = torch.nn.Parameter(w0.clone())
-        self.activation = activation
-
-    def forward(self, x: torch.Tensor, slope: float) -> torch.Tensor:
-        K, n = self.v.shape
-        w = self.v * (math.sqrt(n) / self.v.norm(dim=-1, keepdim=True))
-        lam = (x.view(x.shape[0], K, n) * w).sum(-1) / math.sqrt(n)
-        g = torch.nn.functional.softplus(slope * lam) / slope
-        c = model.readout(self.activation, K, device=x.device)
-        return g @ c / math.sqrt(K)
+def _one(batch: model.TorchBatch, b: int) -> model.TorchBatch:
+    """Instance b of a prepared batch as a batch of its own, cut to its own P patterns
+    (what a per-instance loop would train on: no padding, no shared matrix)."""
+    P = int(batch.mask[b].sum())
+    return model.TorchBatch(batch.xi[b:b + 1, :P], batch.y[b:b + 1, :P],
+                            batch.mask[b:b + 1, :P], batch.w0[b:b + 1])
 
 
-def naive_train(batch: model.TorchBatch, activation: str, params: GDParams) -> None:
-    """The per-instance loop: same surrogate, loss, optimiser and steps as ``gd``."""
-    growth = math.log(params.slope_end) / max(params.max_steps - 1, 1)
-    for b in range(batch.w0.shape[0]):
-        net = NaiveCommittee(batch.w0[b], activation)
-        opt = torch.optim.Adam(net.parameters(), lr=params.lr)
-        x, y = batch.xi[b].float(), batch.y[b].float()
-        for t in range(params.max_steps):
-            loss = torch.relu(params.margin - y * net(x, math.exp(growth * t))).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+def naive_train(batch: model.TorchBatch, activation: str,
+                params: GDParams) -> list[SolveResult]:
+    """The per-instance loop: ``gd`` itself on each instance alone, from the same prepared
+    inputs, so both sides solve exactly the same problems with the same code."""
+    return [gd.solve(_one(batch, b), activation, params, [0])
+            for b in range(batch.w0.shape[0])]
 
 
 def batched_vs_naive(device: str, *, B: int, N: int, steps: int) -> dict:
+    """Batched ``gd`` against the per-instance loop on the same instances; the two must
+    agree on which instances they solve (every instance here is above capacity, so
+    both run the full step budget), and their final error counts may differ only by
+    float rounding of the different matmul layouts (``max_error_diff``)."""
     batch = _unsolvable_batch(B, N, device)
     params = GDParams(max_steps=steps)
     sync = _sync(device)
-    t_batched = _timeit(lambda: gd.solve(batch, "relu", params, [0] * B), repeat=1, sync=sync)
-    t_naive = _timeit(lambda: naive_train(batch, "relu", params), repeat=1, sync=sync)
+    batched: list[SolveResult] = []
+    naive: list[list[SolveResult]] = []
+    t_batched = _timeit(lambda: batched.append(gd.solve(batch, "relu", params, [0] * B)),
+                        repeat=1, sync=sync)
+    t_naive = _timeit(lambda: naive.append(naive_train(batch, "relu", params)), repeat=1,
+                      sync=sync)
+    one = batched[-1]
+    alone_solved = torch.cat([r.solved for r in naive[-1]])
+    alone_errors = torch.cat([r.errors for r in naive[-1]])
     return {"B": B, "N": N, "steps": steps, "batched_s": t_batched, "naive_s": t_naive,
-            "ratio": t_naive / t_batched}
+            "ratio": t_naive / t_batched,
+            "same_solved": bool((one.solved == alone_solved).all()),
+            "max_error_diff": int((one.errors - alone_errors).abs().max())}
 
 
 def incremental_vs_recompute(device: str, *, B: int, N: int, proposals: int) -> dict:
@@ -198,13 +215,20 @@ def incremental_vs_recompute(device: str, *, B: int, N: int, proposals: int) -> 
             "recompute_flips_per_s": flips / t_full, "ratio": t_full / t_inc}
 
 
-def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
+def scan_vs_ray_tune(workdir: Path, *, seeds: int, device: str) -> dict:
     """One small grid run by the scan engine and by Ray Tune (``grid_search``, one trial
     per instance calling the same per-instance solver), wall time to a complete
-    results table each, on the same Ray runtime started here."""
+    results table each, on the same Ray runtime started here. Both sides train on
+    ``device`` (with "cuda" each Tune trial holds a quarter of a GPU, as a scan actor
+    may)."""
     import polars as pl
     import ray
-    from ray import tune
+
+    try:
+        from ray import tune
+    except ImportError as exc:  # a plain install: ray[tune] is the `bench` extra
+        return {"skipped": f"ray.tune unavailable ({exc}); "
+                           "pip install 'relu-landscape[bench]'"}
 
     from relu_landscape.config import validate
     from relu_landscape.scan import run_scan
@@ -216,6 +240,7 @@ def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
                  "n": [15], "alpha": [0.2, 0.4], "seeds": seeds},
         "solver": {"binary": {"name": "anneal", "sweeps": 100},
                    "continuous": {"max_steps": 500}},
+        "execution": {"device": device},
     })
     assert not issues, issues
     ids = instances(spec)
@@ -224,7 +249,8 @@ def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
         torch.set_num_threads(1)
         inst = ids[config["index"]]
         solver = spec.solver_for(inst.weights)
-        res = SOLVERS[solver.name](model.to_torch(make_batch([inst])), inst.activation,
+        res = SOLVERS[solver.name](model.to_torch(make_batch([inst]), device),
+                                   inst.activation,
                                    solver.params, [stream_key(inst, solver.name)])
         return {"run_id": inst.run_id, "solved": bool(res.solved[0])}
 
@@ -237,11 +263,12 @@ def scan_vs_ray_tune(workdir: Path, *, seeds: int) -> dict:
         t_scan = time.perf_counter() - t0
         t0 = time.perf_counter()
         tuner = tune.Tuner(
-            tune.with_resources(trial, {"cpu": 1}),
+            tune.with_resources(trial, {"cpu": 1, "gpu": 0.25 if device == "cuda" else 0}),
             param_space={"index": tune.grid_search(list(range(len(ids))))},
             run_config=tune.RunConfig(storage_path=str(workdir / "tune"), verbose=0),
         )
-        frame = pl.from_pandas(tuner.fit().get_dataframe()[["run_id", "solved"]])
+        frame = pl.DataFrame([{k: r.metrics[k] for k in ("run_id", "solved")}
+                              for r in tuner.fit()])
         frame.write_parquet(workdir / "tune.parquet")
         t_tune = time.perf_counter() - t0
     finally:
@@ -282,7 +309,7 @@ def run(*, quick: bool, device: str, workdir: Path) -> dict:
                              steps=50 if big else 10)
     inc = incremental_vs_recompute(device, B=16 if big else 4, N=1000 if big else 200,
                                    proposals=200 if big else 50)
-    tune_cmp = scan_vs_ray_tune(workdir, seeds=16 if big else 1)
+    tune_cmp = scan_vs_ray_tune(workdir, seeds=16 if big else 1, device=device)
     theory = theory_table(quick=quick)
     return {
         "machine": machine(device),
@@ -296,7 +323,7 @@ def run(*, quick: bool, device: str, workdir: Path) -> dict:
         "incremental_vs_recompute_detail": inc,
         "incremental_vs_recompute": inc["ratio"],
         "scan_vs_ray_tune_detail": tune_cmp,
-        "scan_vs_ray_tune": tune_cmp["ratio"],
+        "scan_vs_ray_tune": tune_cmp.get("ratio"),
         "theory_table_detail": theory,
         "theory_table_seconds": theory["seconds"],
     }
@@ -306,7 +333,8 @@ TARGETS = {"roofline_efficiency": 0.5, "batched_vs_naive": 10.0,
            "incremental_vs_recompute": 20.0, "scan_vs_ray_tune": 10.0}
 
 
-def summary_rows(result: dict) -> list[tuple[str, float, str]]:
-    """(figure, value, target) rows for the printed table."""
+def summary_rows(result: dict) -> list[tuple[str, float | None, str]]:
+    """(figure, value, target) rows for the printed table; value None: not measured
+    (e.g. the Tune comparison without the `bench` extra)."""
     rows = [(k, result[k], f">= {v:g}") for k, v in TARGETS.items()]
     return rows + [("theory_table_seconds", result["theory_table_seconds"], "< 60 (full)")]
