@@ -17,12 +17,20 @@ from pathlib import Path
 from relu_landscape.errors import InvalidConfigError, ReluLandscapeError, ScanFailedError
 
 
+def env_ray_address() -> str | None:
+    """The cluster address in RAY_ADDRESS (set by `ray job submit` inside a job), or
+    None. An http(s):// value is the Jobs API a submitter talks to, not a cluster to
+    join: it is ignored, so a shell that exports it for `ray job submit` still scans
+    locally."""
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    return None if not address or address.startswith(("http://", "https://")) else address
+
+
 def _scan(args: argparse.Namespace) -> int:
     from relu_landscape.config import load_config
 
-    # Inside `ray job submit` Ray sets RAY_ADDRESS: the scan joins that cluster.
     execution = {k: v for k, v in {
-        "backend": args.backend, "address": args.address or os.environ.get("RAY_ADDRESS"),
+        "backend": args.backend, "address": args.address or env_ray_address(),
         "workers": args.workers, "device": args.device, "shard_size": args.shard_size,
         "gpus_per_worker": args.gpus_per_worker,
     }.items() if v is not None}
@@ -60,8 +68,8 @@ def _print_scan_summary(report) -> None:
                    tbl_hide_column_data_types=True, float_precision=2):
         print("P(solved) by alpha:")
         print(table)
-    print(f"results: {Path(report.out).resolve()}/runs  (query: relu-landscape query "
-          f"{report.out} \"SELECT ... FROM runs\")")
+    print(f"results: table runs in {report.out}  (query: relu-landscape query "
+          f"'{report.out}' \"SELECT ... FROM runs\")")
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -89,7 +97,8 @@ def _query(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from relu_landscape.analysis.report import write_report
 
-    result = write_report(args.dir, args.out, precision=args.precision)
+    result = write_report(args.dir, args.out, precision=args.precision,
+                          compare=args.compare, alpha=args.alpha, load=args.load)
     print(f"report: {result.path.resolve()} ({len(result.figures)} figures, "
           f"{len(result.notes)} note(s))")
     for note in result.notes:
@@ -183,12 +192,14 @@ def _theory_curve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_entropy_rows(args: argparse.Namespace, curve) -> int:
+def _local_entropy_rows(args: argparse.Namespace, curve, **extra) -> int:
     Ks, alphas = _parse_K(args.K), _parse_floats("--alpha", args.alpha)
-    if len(Ks) != 1 or len(alphas) != 1:
-        raise InvalidConfigError("--K, --alpha: give one value each, e.g. --K inf --alpha 0.5")
-    rows = curve(args.activation, Ks[0], alphas[0], _parse_floats("--d", args.d),
-                 weights=args.weights, damping=args.damping)
+    if len(alphas) != 1:
+        raise InvalidConfigError("--alpha: give one load, e.g. --alpha 0.5")
+    ds = _parse_floats("--d", args.d)
+    rows = [row for K in Ks
+            for row in curve(args.activation, K, alphas[0], ds, weights=args.weights,
+                             damping=args.damping, **extra)]
     _emit_rows(rows, args, "local_entropy_theory")
     return 0
 
@@ -196,7 +207,7 @@ def _local_entropy_rows(args: argparse.Namespace, curve) -> int:
 def _theory_franz_parisi(args: argparse.Namespace) -> int:
     from relu_landscape.theory import franz_parisi_curve
 
-    return _local_entropy_rows(args, franz_parisi_curve)
+    return _local_entropy_rows(args, franz_parisi_curve, precision=args.precision)
 
 
 def _theory_local_entropy(args: argparse.Namespace) -> int:
@@ -222,7 +233,8 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"relu-landscape bench on {result['machine']['cpu']} "
           f"({result['machine']['cores']} cores, device {result['machine']['device']})")
     for name, value, target in bench.summary_rows(result):
-        print(f"  {name:<26} {value:>10.3g}   target {target}")
+        shown = "skipped" if value is None else f"{value:.3g}"
+        print(f"  {name:<26} {shown:>10}   target {target}")
     if args.json:
         from relu_landscape import store
 
@@ -259,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("config", nargs="?", help="TOML scan spec")
     src.add_argument("--preset", help="a shipped spec: demo or paper")
-    p.add_argument("--out", required=True, help="output directory (hive-partitioned Parquet)")
+    p.add_argument("--out", required=True,
+                   help="output directory or pyarrow.fs URI (s3://, gs://, hdfs://; "
+                        "hive-partitioned Parquet); every node must reach it")
     p.add_argument("--resume", action="store_true",
                    help="complete an interrupted scan in --out; rerunning the same "
                         "command does the same (complete shards are always kept)")
@@ -276,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="polars SQL over a results directory",
                        description="Run SQL over the tables of DIR (runs, probe tables, theory).")
-    q.add_argument("dir", help="results directory written by `scan`")
+    q.add_argument("dir", help="results directory or URI written by `scan`")
     q.add_argument("sql", help='e.g. "SELECT K, avg(solved::int) FROM runs GROUP BY K"')
     fmt = q.add_mutually_exclusive_group()
     fmt.add_argument("--csv", help="write the result to this CSV file")
@@ -285,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_query)
 
     t = sub.add_parser("theory", help="replica theory: capacities and curves",
-                       description="Replica-symmetric (and 1RSB) theory, science.md §4-5.")
+                       description="Replica-symmetric (and 1RSB) theory, docs/science.md §4-5.")
     tsub = t.add_subparsers(dest="theory_command", required=True)
     tc = tsub.add_parser("capacity", help="alpha_c per (activation, weights, K, level)")
     _theory_options(tc, many=True)
@@ -299,13 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
             ("franz-parisi", _theory_franz_parisi, "local entropy of a typical solution"),
             ("local-entropy", _theory_local_entropy, "local entropy of the densest regions")):
         tl = tsub.add_parser(name, help=f"{what} vs distance d (binary weights, §5)")
-        tl.add_argument("--activation", required=True, help="sign (K 1 or inf) or relu (K inf)")
+        tl.add_argument("--activation", required=True, help="sign or relu")
         tl.add_argument("--weights", default="binary", help="binary (the only choice)")
-        tl.add_argument("--K", required=True, help="1 (sign perceptron) or inf")
+        tl.add_argument("--K", required=True,
+                        help="hidden units, a list like 3,5,inf (sign odd, relu even); "
+                             "local-entropy: 1 (sign) or inf")
         tl.add_argument("--alpha", required=True, help="one load, e.g. 0.5")
         tl.add_argument("--d", required=True, help="distances, e.g. 0.1,0.05,0.02")
         tl.add_argument("--damping", type=float, default=0.5,
                         help="weight of the old iterate in the damped steps (default 0.5)")
+        tl.add_argument("--precision", default="default",
+                        help="QMC points at finite K: fast, default or high")
         tl.add_argument("--format", choices=("json", "table"), default="table")
         tl.add_argument("--out", help="also write the rows to this Parquet file")
         tl.set_defaults(func=func)
@@ -326,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="report directory (default: DIR/report)")
     r.add_argument("--precision", default="default", choices=("fast", "default", "high"),
                    help="precision of theory values computed for the report")
+    r.add_argument("--compare", default="alpha", choices=("alpha", "load"),
+                   help="geometry figures: ReLU vs sign at equal alpha (the paper's "
+                        "choice) or at equal alpha/alpha_c")
+    r.add_argument("--alpha", type=float, help="--compare alpha: the grid alpha closest "
+                   "to this (default: the largest alpha every group has)")
+    r.add_argument("--load", type=float, default=0.5,
+                   help="--compare load: the target alpha/alpha_c (default 0.5)")
     r.set_defaults(func=_report)
     return parser
 

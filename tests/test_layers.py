@@ -1,4 +1,4 @@
-"""Layers import one way: what each layer must NOT load (style.md habit 2)."""
+"""Layers import one way: what each layer must NOT load."""
 
 from __future__ import annotations
 

@@ -19,7 +19,11 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from relu_landscape.analysis.geometry import Curve, entropy_bound  # noqa: E402
+from relu_landscape.analysis.geometry import (  # noqa: E402
+    Curve,
+    entropy_bound,
+    entropy_limits,
+)
 
 STYLE = {
     "figure.dpi": 110,
@@ -63,7 +67,10 @@ def _label(key: dict) -> str:
 def plot_solved_fraction(cells: pl.DataFrame, theory: pl.DataFrame) -> Figure:
     """P(solved) versus alpha, one panel per (activation, weights), Wilson error bars.
 
-    A dotted vertical line of the same colour marks the RS capacity of each K.
+    A dotted vertical line of the same colour marks the RS capacity of each K. Where
+    every instance of a cell was decided exactly (``p_solvable``: binary weights at
+    small N), the exact P(solvable) is drawn dashed in the same colour: the gap to
+    P(solved) is the solver's, not the network's.
     """
     fig, axes = _grid(2, 2)
     rs = theory.filter(pl.col("level") == "RS")
@@ -96,6 +103,10 @@ def plot_solved_fraction(cells: pl.DataFrame, theory: pl.DataFrame) -> Figure:
                 color=color,
                 label=_label({"K": K, "N": N, "solver": solver}),
             )
+            exact = g.filter(pl.col("p_solvable").is_not_null())
+            if exact.height:
+                ax.plot(exact["alpha"], exact["p_solvable"], ls="--", marker="s", ms=3,
+                        color=color, label=f"K={K}, N={N}: exact P(solvable)")
             ac = rs.filter(
                 (pl.col("activation") == act)
                 & (pl.col("weights") == wts)
@@ -220,16 +231,19 @@ def plot_finite_size(thr: pl.DataFrame) -> Figure:
     return fig
 
 
-def plot_probe_curves(rows: pl.DataFrame, curve: Curve) -> Figure:
+def plot_probe_curves(rows: pl.DataFrame, curve: Curve, compared: str = "") -> Figure:
     """``curve.y`` against ``curve.x``, one panel per weight type, ReLU against sign.
 
-    ``rows`` come from ``geometry.at_load`` (a ``load`` column) or ``geometry.probe_curve``;
-    error bars are one standard error across solutions. Local-entropy panels also draw
-    the bound -d ln d - (1-d) ln(1-d).
+    ``rows`` come from ``geometry.compare`` (a ``load`` column) or
+    ``geometry.probe_curve``;
+    ``compared`` says how they were picked (equal alpha or equal load) and goes in the
+    titles. Error bars are one standard error across solutions. Local-entropy panels
+    also draw the bound -d ln d - (1-d) ln(1-d).
     """
     fig, axes = _grid(1, 2, width=5.5, height=4.0)
     for ax, wts in zip(axes, ("binary", "continuous"), strict=True):
-        ax.set(title=f"{wts} weights", xlabel=curve.xlabel, ylabel=curve.ylabel)
+        title = f"{wts} weights" + (f", {compared}" if compared else "")
+        ax.set(title=title, xlabel=curve.xlabel, ylabel=curve.ylabel)
         panel = rows.filter(pl.col("weights") == wts)
         for i, (key, g) in enumerate(
             panel.group_by(
@@ -237,7 +251,11 @@ def plot_probe_curves(rows: pl.DataFrame, curve: Curve) -> Figure:
             )
         ):
             act, K, N, solver, alpha = key
-            load = f", alpha/alpha_c={g['load'][0]:.2f}" if "load" in g.columns else ""
+            load = (
+                f", alpha/alpha_c={g['load'][0]:.2f}"
+                if "load" in g.columns and g["load"][0] is not None
+                else ""
+            )
             ax.errorbar(
                 g[curve.x],
                 g["value"],
@@ -263,4 +281,105 @@ def plot_probe_curves(rows: pl.DataFrame, curve: Curve) -> Figure:
                 ha="center",
                 transform=ax.transAxes,
             )
+    return fig
+
+
+THEORY_STYLE = {
+    "franz_parisi": ("tab:green", "--", "Franz-Parisi (typical solution)"),
+    "dense": ("tab:purple", "-", "dense regions (y -> inf)"),
+}
+
+
+def theory_label(K) -> str:
+    """How a theory curve names its K: "K = inf theory" or "K = 4 theory"."""
+    return "K = inf theory" if K is None else f"K = {K} theory"
+
+
+def plot_local_entropy(
+    rows: pl.DataFrame, theory: pl.DataFrame, compared: str = ""
+) -> Figure:
+    """Sampled local entropy (binary weights) beside theory, a panel per activation, K.
+
+    ``rows``: ``geometry.compare`` rows of the local_entropy curve (columns d, D, draws,
+    N, value, stderr); ``theory``: ``geometry.local_entropy_theory`` rows. Each panel
+    shows the sampled curves (one standard error), the Franz-Parisi and dense-region
+    theory at the same alpha (labelled with the theory's K, so K = inf theory is
+    marked as such beside finite-K data), the bound B(d) of N = inf, and per N the
+    finite-N ceiling (1/N) ln C(N, D) and the sampling floor, ln(draws)/N below it.
+    """
+    rows = rows.filter(pl.col("weights") == "binary")
+    cells = (
+        rows.select("activation", "K")
+        .unique()
+        .sort(pl.col("activation") == "relu", "K")
+    )
+    cols = max(1, min(3, cells.height))
+    fig, axes = _grid(max(1, -(-cells.height // cols)), cols, width=5.0, height=3.8)
+    for ax in axes[cells.height :]:
+        ax.set_axis_off()
+    if not cells.height:
+        axes[0].set_axis_on()
+        axes[0].text(
+            0.5, 0.5, "no binary-weight rows", ha="center", transform=axes[0].transAxes
+        )
+    for ax, (act, K) in zip(axes, cells.iter_rows(), strict=False):
+        panel = rows.filter((pl.col("activation") == act) & (pl.col("K") == K))
+        alphas = sorted(panel["alpha"].unique().to_list())
+        ax.set(
+            title=f"{act} units, K={K}, alpha={', '.join(map(str, alphas))}"
+            + (f"\n{compared}" if compared else ""),
+            xlabel="normalised Hamming distance d = D/N",
+            ylabel="local entropy (1/N) ln #solutions (nats)",
+        )
+        for i, ((N, solver, alpha, draws), g) in enumerate(
+            panel.sort("d").group_by(
+                ["N", "solver", "alpha", "draws"], maintain_order=True
+            )
+        ):
+            ax.errorbar(
+                g["d"],
+                g["value"],
+                yerr=g["stderr"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=COLORS[act],
+                alpha=1.0 - 0.3 * (i % 3),
+                label=f"sampled N={N}, {solver}, alpha={alpha}, {draws} draws",
+            )
+            ceiling, floor = entropy_limits(N, g["D"].to_numpy(), draws)
+            ax.plot(
+                g["d"],
+                ceiling,
+                color="0.4",
+                lw=1,
+                marker="_",
+                label=f"ceiling (1/N) ln C(N, D), N={N}",
+            )
+            ax.plot(
+                g["d"],
+                floor,
+                color="0.4",
+                lw=1,
+                ls="-.",
+                label=f"sampling floor: ceiling - ln({draws})/N",
+            )
+        th = theory.filter((pl.col("activation") == act) & (pl.col("K") == K))
+        for (kind, tK, alpha), g in th.sort("d").group_by(
+            ["kind", "theory_K", "alpha"], maintain_order=True
+        ):
+            color, ls, name = THEORY_STYLE[kind]
+            ax.plot(
+                g["d"],
+                g["local_entropy"],
+                color=color,
+                ls=ls,
+                marker=".",
+                label=f"{name}, {theory_label(tK)}, alpha={alpha}",
+            )
+        d = np.linspace(1e-4, max(float(panel["d"].max() or 0.0) * 1.1, 1e-3), 100)
+        ax.plot(
+            d, entropy_bound(d), "k:", lw=1, label="B(d): all vectors at d, N = inf"
+        )
+        ax.legend(fontsize=6)
     return fig

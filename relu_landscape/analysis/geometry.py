@@ -1,6 +1,6 @@
 """Solution-space geometry from the probe tables: curves averaged over solutions.
 
-Each probe table (science.md §2) holds one row per (solution, probe setting), keyed
+Each probe table (docs/science.md §2) holds one row per (solution, probe setting), keyed
 by run_id. A :class:`Curve` names the table, its setting column (x) and its value
 column (y); ``probe_curve`` averages y over the solutions of each cell (activation,
 weights, K, N, solver, alpha) with the standard error across solutions (ddof = 1, as
@@ -10,6 +10,8 @@ fraction of the theory capacity so ReLU and sign are compared at the same alpha/
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,26 +44,40 @@ class Curve:
 
 CURVES: dict[str, Curve] = {
     "local_energy": Curve(
-        "local_energy", "d", "local_energy",
+        "local_energy",
+        "d",
+        "local_energy",
         "weight perturbation d (binary: flipped fraction; continuous: (1 - q)/2)",
         "local energy E_loc (training-error fraction)",
         settings=("s", "D"),  # continuous noise scale s or binary flips D; d averaged
     ),
     "robustness": Curve(
-        "robustness", "p", "robustness",
+        "robustness",
+        "p",
+        "robustness",
         "input noise p (bit-flip probability or Gaussian std)",
         "patterns still correct (fraction)",
     ),
     "local_entropy": Curve(
-        "local_entropy", "d", "local_entropy", "normalised Hamming distance d",
+        "local_entropy",
+        "d",
+        "local_entropy",
+        "normalised Hamming distance d",
         "sampled local entropy (1/N) ln #solutions at d (nats)",
+        settings=("D", "draws"),  # d = D/N per N; draws sets the sampling floor
     ),
     "enumerate": Curve(
-        "enumerate", "d", "local_entropy", "normalised Hamming distance d",
+        "enumerate",
+        "d",
+        "local_entropy",
+        "normalised Hamming distance d",
         "exact local entropy (1/N) ln #solutions at d (nats)",
     ),
     "walks": Curve(
-        "walks", "moves", "d", "accepted moves per walker",
+        "walks",
+        "moves",
+        "d",
+        "accepted moves per walker",
         "distance from the start d (normalised)",
     ),
 }
@@ -128,6 +144,235 @@ def at_load(
 
 
 def entropy_bound(d: np.ndarray) -> np.ndarray:
-    """-d ln d - (1-d) ln(1-d): the entropy of all vectors at distance d (science.md §5)."""
+    """-d ln d - (1-d) ln(1-d), the entropy of all vectors at distance d.
+
+    docs/science.md §5; the N = inf limit of the ceiling of ``entropy_limits``.
+    """
     d = np.asarray(d, dtype=float)
     return special.entr(d) + special.entr(1 - d)
+
+
+COMPARE = ("alpha", "load")
+"""How the geometry figures line up ReLU and sign units: at equal alpha (the paper's
+choice) or at equal load alpha / alpha_c (docs/science.md §2)."""
+
+
+def at_alpha(curves: pl.DataFrame, alpha: float | None = None) -> pl.DataFrame:
+    """Rows of one alpha per weight type, the same alpha for every group of that type.
+
+    Only alphas present in every group (activation, K, N, solver) of a weight type
+    qualify; among them the one closest to ``alpha``, or the largest when ``alpha`` is
+    None (the most constrained load at which every group has solutions). Weight types
+    without a common alpha are dropped.
+    """
+    groups = curves.select(pl.struct(GROUP).n_unique().over("weights").alias("_groups"))
+    common = (
+        curves.with_columns(groups)
+        .group_by("weights", "alpha")
+        .agg(pl.struct(GROUP).n_unique().alias("_n"), pl.col("_groups").first())
+        .filter(pl.col("_n") == pl.col("_groups"))
+    )
+    rank = -pl.col("alpha") if alpha is None else (pl.col("alpha") - alpha).abs()
+    best = common.group_by("weights").agg(pl.col("alpha").sort_by(rank).first())
+    return curves.join(best, on=["weights", "alpha"], how="semi").sort(KEYS)
+
+
+def compare(
+    curves: pl.DataFrame,
+    theory: pl.DataFrame,
+    mode: str,
+    *,
+    alpha: float | None = None,
+    load: float = 0.5,
+) -> tuple[pl.DataFrame, str]:
+    """The rows the geometry figures show, with a ``load`` column, and a caption.
+
+    ``mode`` "alpha": ``at_alpha(curves, alpha)``; "load": ``at_load(curves, theory,
+    target=load)``. ``load`` = alpha / alpha_c (RS, tie = error) where the theory has
+    the variant, else null.
+    """
+    if mode == "load":
+        return at_load(
+            curves, theory, target=load
+        ), f"equal load alpha/alpha_c ~ {load:g}"
+    if mode != "alpha":
+        raise ValueError(f"compare={mode!r}; use one of {COMPARE}")
+    th = theory.filter(
+        (pl.col("level") == "RS")
+        & (pl.col("tie") == "error")
+        & pl.col("alpha_c").is_finite()
+    ).select("activation", "weights", "K", "alpha_c")
+    rows = (
+        at_alpha(curves, alpha)
+        .join(th, on=["activation", "weights", "K"], how="left")
+        .with_columns((pl.col("alpha") / pl.col("alpha_c")).alias("load"))
+    )
+    what = (
+        "largest alpha common to all"
+        if alpha is None
+        else f"alpha closest to {alpha:g}"
+    )
+    return rows, f"equal alpha ({what})"
+
+
+def entropy_limits(N, D, draws) -> tuple[np.ndarray, np.ndarray]:
+    """Finite-N ceiling (1/N) ln C(N, D) and sampling floor, that minus ln(draws)/N.
+
+    The ceiling is the sampled local entropy when every D-flip neighbour is a solution;
+    the floor is its value for a single hit in ``draws`` (docs/science.md §2): smaller
+    local entropies cannot be resolved by that many draws.
+    """
+    N, D, draws = (np.asarray(v, dtype=float) for v in (N, D, draws))
+    ceiling = (
+        special.gammaln(N + 1) - special.gammaln(D + 1) - special.gammaln(N - D + 1)
+    ) / N
+    return ceiling, ceiling - np.log(draws) / N
+
+
+THEORY_CURVES = ("franz_parisi", "dense")
+"""Theory local-entropy kinds drawn beside the sampled curves (docs/science.md §5)."""
+
+
+def _theory_rows(
+    kind: str, activation: str, K: int | None, alpha: float, ds, precision
+):
+    from relu_landscape import theory
+
+    curve = (
+        theory.franz_parisi_curve
+        if kind == "franz_parisi"
+        else theory.dense_local_entropy_curve
+    )
+    # precision matters (and is accepted) only where the curve is QMC: finite K > 1
+    extra = (
+        {"precision": precision}
+        if "precision" in inspect.signature(curve).parameters
+        else {}
+    )
+    rows = curve(activation, math.inf if K is None else K, alpha, ds, **extra)
+    return [{**r, "kind": kind, "K": K, "weights": "binary"} for r in rows]
+
+
+def _d_key(d) -> pl.Expr:
+    """Distances as join keys: d is a mean over solutions, D/N up to rounding."""
+    return d.round(9)
+
+
+def local_entropy_theory(
+    root,
+    picked: pl.DataFrame,
+    *,
+    precision: str = "default",
+    max_points: int = 8,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Theory local entropy at the alphas and distances of the sampled ``picked``.
+
+    For each (activation, K, alpha) of ``picked`` (binary weights) and each kind in
+    ``THEORY_CURVES``: the curve at up to ``max_points`` of the data's d values, at the
+    data's K where the theory has it (per kind: the theory functions raise
+    InvalidConfigError for a K they lack), else at K = inf. Rows
+    already in OUT/local_entropy_theory are reused; new ones are stored there. Returns
+    the rows (columns kind, activation, K = data K, theory_K (null: inf), alpha, d,
+    local_entropy, converged) and notes on curves the theory could not give.
+    """
+    from relu_landscape import store
+    from relu_landscape.errors import InvalidConfigError
+
+    have = (
+        store.scan_table(root, "local_entropy_theory")
+        .collect()
+        .with_columns(_d_key(pl.col("d")))
+        if "local_entropy_theory" in store.tables(root)
+        else None
+    )
+    new, notes, out = [], [], []
+    cells = picked.filter(pl.col("weights") == "binary").group_by(
+        "activation", "K", "alpha", maintain_order=True
+    )
+    for (act, K, alpha), g in cells:
+        ds = np.unique(g["d"].round(9).to_numpy())
+        ds = ds[
+            np.linspace(0, len(ds) - 1, min(max_points, len(ds))).round().astype(int)
+        ]
+        for kind in THEORY_CURVES:
+            # the data's K first; K = inf (None) where the theory rejects that K
+            for tK in (K, None):
+                key = (
+                    (pl.col("kind") == kind)
+                    & (pl.col("activation") == act)
+                    & (pl.col("alpha") == alpha)
+                    & (pl.col("K").is_null() if tK is None else pl.col("K") == tK)
+                )
+                cached = have.filter(key) if have is not None else None
+                known = set() if cached is None else set(cached["d"].to_list())
+                todo = [float(d) for d in ds if float(d) not in known]
+                rows = []
+                try:
+                    rows = (
+                        _theory_rows(kind, act, tK, float(alpha), todo, precision)
+                        if todo
+                        else []
+                    )
+                except InvalidConfigError as exc:
+                    if tK is not None:
+                        continue  # this kind has no theory at finite K: K = inf instead
+                    notes.append(
+                        f"local_entropy: no {kind} theory for {act} K={K} "
+                        f"alpha={alpha}: {exc}"
+                    )
+                new += rows
+                found = pl.DataFrame(
+                    [
+                        {c: r[c] for c in ("d", "local_entropy", "converged")}
+                        for r in rows
+                    ],
+                    schema={
+                        "d": pl.Float64,
+                        "local_entropy": pl.Float64,
+                        "converged": pl.Boolean,
+                    },
+                ).with_columns(_d_key(pl.col("d")))
+                if cached is not None:
+                    found = pl.concat([cached.select(found.columns), found])
+                out.append(
+                    found.filter(pl.col("d").is_in(ds.tolist())).with_columns(
+                        kind=pl.lit(kind),
+                        activation=pl.lit(act),
+                        K=pl.lit(K, pl.Int64),
+                        theory_K=pl.lit(tK, pl.Int64),
+                        alpha=pl.lit(float(alpha)),
+                    )
+                )
+                break
+    if new:
+        names = store.SCHEMAS["local_entropy_theory"].names
+        table = pl.DataFrame(
+            [
+                {
+                    k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in r.items()
+                    if k in names
+                }
+                for r in new
+            ],
+            infer_schema_length=None,
+        ).with_columns(pl.col("K").cast(pl.Int64))
+        if have is not None:
+            table = pl.concat([have, table], how="diagonal_relaxed")
+        store.write_table(root, "local_entropy_theory", table.to_arrow())
+    schema = {
+        "kind": pl.String,
+        "activation": pl.String,
+        "K": pl.Int64,
+        "theory_K": pl.Int64,
+        "alpha": pl.Float64,
+        "d": pl.Float64,
+        "local_entropy": pl.Float64,
+        "converged": pl.Boolean,
+    }
+    frame = (
+        pl.concat([o.select(list(schema)) for o in out])
+        if out
+        else pl.DataFrame(schema=schema)
+    )
+    return frame.sort(list(schema)[:6]), notes

@@ -25,8 +25,13 @@ CAPTIONS = {
     "and the measured alpha_50 with its 95% interval (points; bars "
     "clipped to [0, 2 alpha_50]).",
     "p_solved": "P(solved) versus alpha with 95% Wilson intervals; dotted verticals: RS "
-    "alpha_c of each K.",
+    "alpha_c of each K; dashed (binary weights at small N): the exact P(solvable), "
+    "decided by enumerating every weight vector.",
     "finite_size": "alpha_50 versus 1/N, 95% intervals.",
+    "local_entropy": "Sampled local entropy (binary weights; mean over solutions where "
+    "a neighbour was found, error bars one standard error) beside the Franz-Parisi "
+    "and dense-region theory, the bound B(d), the finite-N ceiling and the sampling "
+    "floor.",
 }
 
 
@@ -70,15 +75,26 @@ def _theory(
         return theory_join.theory_frame([])
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """How the geometry figures line up ReLU and sign units (``geometry.compare``)."""
+
+    mode: str = "alpha"
+    alpha: float | None = None
+    load: float = 0.5
+
+
 def _geometry(
     root: Path,
     out: Path,
     present: list[str],
     theory: pl.DataFrame,
-    load: float,
+    comparison: Comparison,
+    precision: str,
     notes: list[str],
-) -> list[tuple[str, Path]]:
-    made = []
+) -> tuple[list[tuple[str, Path]], dict[str, tuple[pl.DataFrame, str]]]:
+    """Probe figures; also the rows each shows and its caption (for report.md)."""
+    made, shown = [], {}
     runs = store.scan_runs(root)
     for name, curve in geometry.CURVES.items():
         if curve.table not in present:
@@ -101,17 +117,78 @@ def _geometry(
                 "table; figure skipped"
             )
             continue
-        picked = geometry.at_load(rows, theory, target=load)
-        made.append(
-            (
-                name,
-                figures.save(
-                    figures.plot_probe_curves(picked if picked.height else rows, curve),
-                    out / f"{name}.png",
-                ),
-            )
+        picked, compared = geometry.compare(
+            rows,
+            theory,
+            comparison.mode,
+            alpha=comparison.alpha,
+            load=comparison.load,
         )
-    return made
+        if not picked.height:
+            notes.append(f"{name}: no cells at {compared}; all alphas shown")
+            picked, compared = rows, "all alphas"
+        if name == "local_entropy":
+            lt, why = geometry.local_entropy_theory(root, picked, precision=precision)
+            notes += why
+            fig = figures.plot_local_entropy(picked, lt, compared)
+            shown[name] = (_local_entropy_table(picked, lt), compared)
+        else:
+            fig = figures.plot_probe_curves(picked, curve, compared)
+            shown[name] = (_picked_cells(picked), compared)
+        made.append((name, figures.save(fig, out / f"{name}.png")))
+    return made, shown
+
+
+def _picked_cells(picked: pl.DataFrame) -> pl.DataFrame:
+    """The cells a probe figure shows: keys, solutions, alpha/alpha_c."""
+    return (
+        picked.group_by(capacity.KEYS, maintain_order=True)
+        .agg(pl.col("solutions").max(), pl.col("load").first())
+        .sort(capacity.KEYS)
+    )
+
+
+def _local_entropy_table(picked: pl.DataFrame, theory: pl.DataFrame) -> pl.DataFrame:
+    """Sampled local entropy per point beside the finite-N limits and the theory."""
+    rows = picked.filter(pl.col("weights") == "binary")
+    ceiling, floor = geometry.entropy_limits(rows["N"], rows["D"], rows["draws"])
+    rows = rows.with_columns(ceiling=ceiling, floor=floor, _d=pl.col("d").round(9))
+    # one column pair per kind: the kinds may come at different theory K
+    for kind in geometry.THEORY_CURVES:
+        rows = rows.join(
+            theory.filter(pl.col("kind") == kind).select(
+                "activation",
+                "K",
+                "alpha",
+                pl.col("d").round(9).alias("_d"),
+                pl.col("local_entropy").alias(kind),
+                pl.when(pl.col("theory_K").is_null())
+                .then(pl.lit("inf"))
+                .otherwise(pl.col("theory_K").cast(pl.String))
+                .alias(f"{kind}_K"),
+            ),
+            on=["activation", "K", "alpha", "_d"],
+            how="left",
+        )
+    return rows.select(
+        "activation",
+        "K",
+        "N",
+        "solver",
+        "alpha",
+        "D",
+        "d",
+        "draws",
+        "solutions",
+        pl.col("value").alias("sampled"),
+        "stderr",
+        "ceiling",
+        "floor",
+        "franz_parisi",
+        "franz_parisi_K",
+        "dense",
+        "dense_K",
+    ).sort("activation", "K", "N", "solver", "alpha", "D")
 
 
 def write_report(
@@ -120,13 +197,21 @@ def write_report(
     *,
     tie: str = "error",
     precision: str = "default",
+    compare: str = "alpha",
+    alpha: float | None = None,
     load: float = 0.5,
 ) -> ReportResult:
     """Run the analyses on results directory ``root``; write PNGs and report.md to ``out``.
 
-    ``tie``/``precision``: theory conventions (science.md §4); ``load``: the fraction
-    alpha/alpha_c at which the geometry figures compare ReLU and sign units.
+    ``tie``/``precision``: theory conventions (docs/science.md §4). The geometry figures
+    compare ReLU and sign units at equal alpha (``compare="alpha"``, the paper's choice:
+    the grid alpha closest to ``alpha``, default the largest common one) or at equal
+    load (``compare="load"``: alpha closest to ``load`` * alpha_c in each group).
     """
+    if compare not in geometry.COMPARE:
+        raise InvalidConfigError(
+            f"--compare: {compare!r}; use one of {list(geometry.COMPARE)}"
+        )
     root = Path(root)
     present = store.tables(root)
     if "runs" not in present:
@@ -168,8 +253,11 @@ def write_report(
             "finite_size: every group has one N (or no finite alpha_50 interval "
             "at two sizes); trend skipped"
         )
-    made += _geometry(root, out, present, theory, load, notes)
-    text = _markdown(root, cells, joined, theory, trend, made, notes, present)
+    probes, shown = _geometry(
+        root, out, present, theory, Comparison(compare, alpha, load), precision, notes
+    )
+    made += probes
+    text = _markdown(root, cells, joined, theory, trend, made, notes, present, shown)
     path = out / "report.md"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -177,7 +265,7 @@ def write_report(
     return ReportResult(path, [p for _, p in made], notes)
 
 
-def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
+def _markdown(root, cells, joined, theory, trend, made, notes, present, shown) -> str:
     n_alpha = cells["alpha"].n_unique()
     lines = [
         "# relu-landscape report",
@@ -198,6 +286,21 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
             ),
             "",
         ]
+        if name in shown:
+            table, compared = shown[name]
+            lines += [
+                f"ReLU and sign compared at {compared}; the cells shown "
+                "(load = alpha / alpha_c, RS):"
+                if name != "local_entropy"
+                else f"Sampled local entropy at {compared}, beside the finite-N "
+                "ceiling (1/N) ln C(N, D), the sampling floor (ceiling - ln(draws)/N) "
+                "and the theory at the same alpha (franz_parisi: typical solution; "
+                "dense: densest regions; *_K: the K of that theory, inf = the wide "
+                "limit):",
+                "",
+                *_md_table(table),
+                "",
+            ]
         if name == "capacity_vs_K":
             lines += [
                 "Key numbers (low, high: 95% interval of alpha_50; alpha_c: RS "
@@ -213,6 +316,7 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
                         "method",
                         "alpha_c",
                         pl.col("alpha_c_stderr").alias("stderr"),
+                        pl.col("alpha_c_converged").alias("converged"),
                         "load",
                     )
                 ),
@@ -221,7 +325,12 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
                 "",
                 *_md_table(
                     theory.filter(pl.col("K").is_null()).select(
-                        "activation", "weights", "level", "alpha_c", "stderr"
+                        "activation",
+                        "weights",
+                        "level",
+                        "alpha_c",
+                        "stderr",
+                        "converged",
                     )
                 ),
                 "",
@@ -233,6 +342,19 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present) -> str:
                 *_md_table(_solved_pivot(cells)),
                 "",
             ]
+            exact = cells.filter(pl.col("p_solvable").is_not_null())
+            if exact.height:
+                lines += [
+                    "Exact finite-N capacity curve (every instance decided by "
+                    "enumeration) and the solver's failures: missed = solvable but "
+                    "not solved, failure_rate = missed / solvable:",
+                    "",
+                    *_md_table(exact.select(
+                        *capacity.KEYS, "instances", "solved", "solvable",
+                        "p_solvable", "p_solvable_low", "p_solvable_high", "missed",
+                        "failure_rate")),
+                    "",
+                ]
         if name == "finite_size":
             lines += [
                 "Fit alpha_50 = alpha_50_inf + slope / N:",

@@ -3,8 +3,11 @@
 The theory table has the store's key dtypes (activation String, weights String, K Int64
 with null for K = infinity), so it joins the runs-derived tables on
 (activation, weights, K) directly. Values come from
-``relu_landscape.theory.capacity_table`` (science.md §4); rows already in OUT/theory are
-reused, only missing ones are computed.
+``relu_landscape.theory.capacity_table`` (docs/science.md §4). OUT/theory is a cache
+keyed by (activation, weights, K, level, tie, precision, theory_version): a row is
+reused only for the same tie convention and precision and the current
+``relu_landscape.theory.THEORY_VERSION``; rows of an older version (or a file written
+before these columns existed) are dropped and recomputed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import polars as pl
 
 from relu_landscape import store
 
-THEORY_KEYS = ["activation", "weights", "K", "level", "tie"]
+THEORY_KEYS = [
+    "activation", "weights", "K", "level", "tie", "precision", "theory_version"
+]
 THEORY_DTYPES = {
     name: pl.from_arrow(store.THEORY_SCHEMA.empty_table()).schema[name]
     for name in store.THEORY_SCHEMA.names
@@ -59,12 +64,19 @@ def theory_capacities(
     tie: str = "error",
     precision: str = "default",
 ) -> pl.DataFrame:
-    """Theory rows for ``variants``: those in ``cached`` reused, the others computed."""
-    from relu_landscape.theory import capacity_table
+    """``cached`` completed with ``variants`` at (tie, precision, THEORY_VERSION).
 
-    have = cached if cached is not None else theory_frame([])
+    Variants that ``cached`` holds with this tie, precision and the current theory
+    version are reused, the others computed; rows of other ties or precisions are
+    kept beside them, rows of another theory version dropped.
+    """
+    from relu_landscape.theory import THEORY_VERSION, capacity_table
+
+    have = (cached if cached is not None else theory_frame([])).filter(
+        pl.col("theory_version") == THEORY_VERSION
+    )
     known = set(
-        have.filter(pl.col("tie") == tie)
+        _matching(have, tie, precision)
         .select("activation", "weights", "K", "level")
         .iter_rows()
     )
@@ -87,6 +99,21 @@ def theory_capacities(
     )
 
 
+def _matching(table: pl.DataFrame, tie: str, precision: str) -> pl.DataFrame:
+    return table.filter((pl.col("tie") == tie) & (pl.col("precision") == precision))
+
+
+def _read_cache(root: str | Path) -> pl.DataFrame | None:
+    """OUT/theory in THEORY_DTYPES, or None when absent or written without the
+    cache-key columns (an older package: nothing in it can be trusted to match)."""
+    if "theory" not in store.tables(root):
+        return None
+    frame = store.scan_table(root, "theory").collect()
+    if not set(THEORY_DTYPES) <= set(frame.columns):
+        return None
+    return frame.select(THEORY_DTYPES.keys()).cast(THEORY_DTYPES)
+
+
 def stored_theory(
     root: str | Path,
     variants: Iterable[Variant],
@@ -94,16 +121,14 @@ def stored_theory(
     tie: str = "error",
     precision: str = "default",
 ) -> pl.DataFrame:
-    """OUT/theory completed with ``variants`` (written back through the store if it grew)."""
-    cached = (
-        store.scan_table(root, "theory").collect().select(THEORY_DTYPES.keys())
-        if "theory" in store.tables(root)
-        else None
-    )
+    """The theory rows for ``tie`` and ``precision`` at the current theory version,
+    ``variants`` among them: OUT/theory reused where it matches, the rest computed
+    and the whole cache written back through the store when it changed."""
+    cached = _read_cache(root)
     table = theory_capacities(variants, cached=cached, tie=tie, precision=precision)
-    if cached is None or table.height > cached.height:
+    if cached is None or not table.equals(cached.sort(THEORY_KEYS, nulls_last=True)):
         store.write_table(root, "theory", table.to_arrow())
-    return table
+    return _matching(table, tie, precision)
 
 
 def theory_for(
@@ -125,7 +150,8 @@ def join_theory(
 ) -> pl.DataFrame:
     """``thr`` (alpha_50 per group) left-joined with the theory alpha_c of its variant.
 
-    Adds alpha_c, alpha_c_stderr and load = alpha_50 / alpha_c (null where the
+    ``theory`` holds one precision (``stored_theory``'s result). Adds alpha_c,
+    alpha_c_stderr, alpha_c_converged and load = alpha_50 / alpha_c (null where the
     variant has no theory row).
     """
     th = theory.filter((pl.col("level") == level) & (pl.col("tie") == tie)).select(
@@ -134,6 +160,7 @@ def join_theory(
         "K",
         "alpha_c",
         pl.col("stderr").alias("alpha_c_stderr"),
+        pl.col("converged").alias("alpha_c_converged"),
     )
     return thr.join(th, on=["activation", "weights", "K"], how="left").with_columns(
         (pl.col("alpha_50") / pl.col("alpha_c")).alias("load")

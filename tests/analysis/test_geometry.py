@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -42,3 +44,87 @@ def test_entropy_bound():
     d = np.array([0.0, 0.5, 0.1])
     expect = [0.0, np.log(2), -0.1 * np.log(0.1) - 0.9 * np.log(0.9)]
     assert geometry.entropy_bound(d) == pytest.approx(expect)
+
+
+def _cells(spec: dict) -> pl.DataFrame:
+    """A probe-curve-like table: one row per (group, alpha) of ``spec``."""
+    rows = [
+        {
+            "activation": a,
+            "weights": w,
+            "K": K,
+            "N": N,
+            "solver": "x",
+            "alpha": alpha,
+            "d": 0.1,
+            "value": 0.0,
+            "stderr": 0.0,
+            "solutions": 1,
+        }
+        for (a, w, K, N), alphas in spec.items()
+        for alpha in alphas
+    ]
+    return pl.DataFrame(rows)
+
+
+def test_equal_alpha_picks_one_alpha_common_to_every_group_per_weight_type():
+    curves = _cells(
+        {
+            ("sign", "binary", 1, 21): [0.2, 0.4, 0.6],
+            ("relu", "binary", 2, 20): [0.2, 0.4],
+            ("relu", "binary", 4, 40): [0.2, 0.4, 0.8],
+            ("sign", "continuous", 1, 21): [1.0, 2.0],
+            ("relu", "continuous", 2, 20): [1.0, 3.0],
+            ("sign", "other", 1, 21): [0.1],  # no alpha common to both groups: dropped
+            ("relu", "other", 2, 20): [0.3],
+        }
+    )
+    picked = geometry.at_alpha(curves)
+    by_weights = dict(
+        picked.group_by("weights").agg(pl.col("alpha").unique()).iter_rows()
+    )
+    assert {w: sorted(a) for w, a in by_weights.items()} == {
+        "binary": [0.4],
+        "continuous": [1.0],
+    }
+    assert picked.height == 5  # every group of both weight types, one row each
+    near = geometry.at_alpha(curves, alpha=0.25)
+    assert sorted(near["alpha"].to_list()) == [0.2, 0.2, 0.2, 1.0, 1.0]
+
+
+def test_compare_modes_say_which_they_use(tmp_path):
+    write_fake_theory(tmp_path, {"sign": [1], "relu": [2]})
+    theory = pl.read_parquet(tmp_path / "theory" / "theory.parquet")
+    curves = _cells(
+        {("sign", "binary", 1, 21): [0.2, 0.4], ("relu", "binary", 2, 20): [0.2, 0.4]}
+    )
+    rows, caption = geometry.compare(curves, theory, "alpha")
+    assert caption.startswith("equal alpha") and rows["alpha"].unique().to_list() == [
+        0.4
+    ]
+    # fake alpha_c = 0.5 + K/10: loads 0.4/0.6 and 0.4/0.7
+    assert sorted(rows["load"].to_list()) == pytest.approx([0.4 / 0.7, 0.4 / 0.6])
+    rows, caption = geometry.compare(curves, theory, "load", load=0.3)
+    assert caption.startswith("equal load") and rows["alpha"].to_list() == [0.2, 0.2]
+    with pytest.raises(ValueError):
+        geometry.compare(curves, theory, "K")
+
+
+def test_entropy_limits_are_the_binomial_formulas():
+    N, D, draws = (
+        np.array([20, 20, 101]),
+        np.array([1, 3, 8]),
+        np.array([100, 100, 20000]),
+    )
+    ceiling, floor = geometry.entropy_limits(N, D, draws)
+    expect = [
+        math.log(math.comb(int(n), int(k))) / n for n, k in zip(N, D, strict=True)
+    ]
+    assert ceiling == pytest.approx(expect, rel=1e-12)
+    assert floor == pytest.approx(
+        [
+            math.log(math.comb(int(n), int(k)) / m) / n
+            for n, k, m in zip(N, D, draws, strict=True)
+        ],
+        rel=1e-12,
+    )

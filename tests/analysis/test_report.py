@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import statistics
 
 import matplotlib.image
 import polars as pl
@@ -10,10 +12,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from relu_landscape import stats
+from relu_landscape import stats, store
+from relu_landscape.analysis import capacity, figures, geometry
 from relu_landscape.analysis.report import write_report
 from relu_landscape.cli import main
-from tests.analysis.synthetic import energy_probe_rows, flags, write_fake_theory, write_runs
+from relu_landscape.errors import InvalidConfigError
+from tests.analysis.synthetic import (
+    LOCAL_ENTROPY_DRAWS,
+    LOCAL_ENTROPY_RUNS,
+    energy_probe_rows,
+    fake_local_entropy_theory,
+    flags,
+    sampled_local_entropy,
+    write_fake_local_entropy_theory,
+    write_fake_theory,
+    write_local_entropy,
+    write_runs,
+)
 
 HIVE = {"activation": pl.String, "weights": pl.String, "K": pl.Int64}
 
@@ -151,12 +166,18 @@ def test_probe_figure_compares_at_the_same_load(tmp_path):
     _results(tmp_path)
     # fake theory alpha_c(sign, K=1) = 0.6: the two alphas sit at loads 1/3 and 2/3
     _write_probe(tmp_path, energy_probe_rows())
-    result = write_report(tmp_path)
+    result = write_report(
+        tmp_path, compare="load", load=0.6
+    )  # loads 1/3, 2/3: alpha 0.4
     png = tmp_path / "report" / "local_energy.png"
     assert png in result.figures
     assert matplotlib.image.imread(png)[..., :3].std() > 0.05
     md = result.path.read_text()
     assert "local_energy: no" not in md and "](local_energy.png)" in md
+    assert "ReLU and sign compared at equal load alpha/alpha_c ~ 0.6" in md
+    (cells,) = [t for t in _tables(md) if t and "solutions" in t[0]]
+    assert [(c["alpha"], c["solutions"]) for c in cells] == [("0.400", "2")]
+    assert _num(cells[0]["load"]) == pytest.approx(0.4 / 0.6, abs=6e-4)
 
 
 def test_cli_report_and_bad_dir(tmp_path, capsys):
@@ -168,3 +189,137 @@ def test_cli_report_and_bad_dir(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("relu-landscape: error: DIR: no runs table")
     assert err.count("\n") == 1
+
+
+def _local_entropy_results(root):
+    write_local_entropy(root)
+    write_fake_theory(root, {"sign": [1], "relu": [2]})
+    write_fake_local_entropy_theory(root)  # cached: the report computes no theory
+
+
+def test_local_entropy_table_beside_theory_and_finite_N_limits(tmp_path):
+    _local_entropy_results(tmp_path)
+    result = write_report(tmp_path)  # default: equal alpha
+    md = result.path.read_text()
+    assert "Sampled local entropy at equal alpha" in md
+    assert tmp_path / "report" / "local_entropy.png" in result.figures
+    table = next(t for t in _tables(md) if t and "ceiling" in t[0])
+    # equal alpha: the largest alpha both groups have, 0.4; three D each
+    assert {(r["activation"], r["alpha"]) for r in table} == {
+        ("sign", "0.400"),
+        ("relu", "0.400"),
+    }
+    assert len(table) == 6
+    for r in table:
+        act, K, D, alpha = r["activation"], int(r["K"]), int(r["D"]), float(r["alpha"])
+        solved = sum(LOCAL_ENTROPY_RUNS[(act, K)][alpha])
+        vals = [sampled_local_entropy(act, alpha, s, D) for s in range(solved)]
+        assert int(r["solutions"]) == solved and int(r["draws"]) == LOCAL_ENTROPY_DRAWS
+        assert _num(r["d"]) == pytest.approx(D / 20, abs=6e-4)
+        assert _num(r["sampled"]) == pytest.approx(sum(vals) / solved, abs=6e-4)
+        se = statistics.stdev(vals) / math.sqrt(solved) if solved > 1 else 0.0
+        assert _num(r["stderr"]) == pytest.approx(se, abs=6e-4)
+        shell = math.comb(20, D)
+        assert _num(r["ceiling"]) == pytest.approx(math.log(shell) / 20, abs=6e-4)
+        assert _num(r["floor"]) == pytest.approx(
+            math.log(shell / LOCAL_ENTROPY_DRAWS) / 20, abs=6e-4
+        )
+        for kind in ("franz_parisi", "dense"):
+            assert r[f"{kind}_K"] in (str(K), "inf")
+            tK = None if r[f"{kind}_K"] == "inf" else int(r[f"{kind}_K"])
+            expect = fake_local_entropy_theory(kind, tK, alpha, D / 20)
+            assert _num(r[kind]) == pytest.approx(expect, abs=6e-4), kind
+    # the perceptron has both theories; ReLU dense regions only at K = inf
+    assert {
+        (r["franz_parisi_K"], r["dense_K"]) for r in table if r["activation"] == "sign"
+    } == {("1", "1")}
+    assert {r["dense_K"] for r in table if r["activation"] == "relu"} == {"inf"}
+    by_load = ["report", str(tmp_path), "--out", str(tmp_path / "by_load")]
+    assert main([*by_load, "--compare", "load", "--load", "0.3"]) == 0
+    md = (tmp_path / "by_load" / "report.md").read_text()
+    assert "Sampled local entropy at equal load alpha/alpha_c ~ 0.3" in md
+    with pytest.raises(InvalidConfigError):
+        write_report(tmp_path, tmp_path / "bad", compare="K")
+
+
+def test_local_entropy_figure_draws_ceiling_floor_and_labelled_theory(tmp_path):
+    _local_entropy_results(tmp_path)
+    curve = geometry.CURVES["local_entropy"]
+    rows = geometry.probe_curve(
+        store.scan_table(tmp_path, "local_entropy"), store.scan_runs(tmp_path), curve
+    )
+    picked = geometry.at_alpha(rows)
+    th, notes = geometry.local_entropy_theory(tmp_path, picked)
+    assert notes == [] and th.height == 12  # 2 activations x 2 kinds x 3 d
+    fig = figures.plot_local_entropy(picked, th, "equal alpha")
+    lines = {
+        (ax.get_title().split(",")[0], line.get_label()): line
+        for ax in fig.axes
+        for line in ax.get_lines()
+    }
+    for act in ("sign", "relu"):
+        ceil = lines[(f"{act} units", "ceiling (1/N) ln C(N, D), N=20")]
+        floor = lines[
+            (f"{act} units", f"sampling floor: ceiling - ln({LOCAL_ENTROPY_DRAWS})/N")
+        ]
+        assert list(ceil.get_xdata()) == pytest.approx([0.05, 0.1, 0.15])
+        assert list(ceil.get_ydata()) == pytest.approx(
+            [math.log(math.comb(20, D)) / 20 for D in (1, 2, 3)]
+        )
+        assert list(floor.get_ydata()) == pytest.approx(
+            [
+                (math.log(math.comb(20, D)) - math.log(LOCAL_ENTROPY_DRAWS)) / 20
+                for D in (1, 2, 3)
+            ]
+        )
+        theory_lines = [
+            (label, line)
+            for (title, label), line in lines.items()
+            if title == f"{act} units" and "theory" in label
+        ]
+        assert len(theory_lines) == 2
+        for label, line in theory_lines:
+            kind = "dense" if label.startswith("dense") else "franz_parisi"
+            tK = (
+                None
+                if "K = inf theory" in label
+                else int(label.split("K = ")[1].split()[0])
+            )
+            assert list(line.get_ydata()) == pytest.approx(
+                [fake_local_entropy_theory(kind, tK, 0.4, D / 20) for D in (1, 2, 3)]
+            )
+    sign_title = next(
+        ax.get_title() for ax in fig.axes if ax.get_title().startswith("sign")
+    )
+    assert "alpha=0.4" in sign_title and "equal alpha" in sign_title
+    assert (tmp_path / "local_entropy_theory").is_dir()
+    figures.save(fig, tmp_path / "le.png")
+
+
+def test_exact_solvable_curve_and_failure_rate_in_the_report(tmp_path):
+    """Binary runs decided exactly: the report's table and the dashed curve give
+    P(solvable) and missed / solvable as recomputed here from the flags."""
+    solved = {0.2: flags(4), 0.4: flags(2), 0.6: flags(0)}
+    solvable = {0.2: flags(4), 0.4: flags(3), 0.6: [True, False, False, False]}
+    write_runs(tmp_path, "sign", "binary", 1, 20, solved, solvable=solvable)
+    write_fake_theory(tmp_path, {"sign": [1]})
+    md = write_report(tmp_path).path.read_text()
+    exact = md.split("Exact finite-N capacity curve")[1]
+    rows = _tables(exact)[0]
+    assert [float(r["alpha"]) for r in rows] == [0.2, 0.4, 0.6]
+    for r in rows:
+        a = float(r["alpha"])
+        k, s = sum(solved[a]), sum(solvable[a])
+        assert (int(r["solved"]), int(r["solvable"])) == (k, s)
+        assert _num(r["p_solvable"]) == pytest.approx(s / 4, abs=6e-4)
+        missed = sum(v and not o for v, o in zip(solvable[a], solved[a], strict=True))
+        assert int(r["missed"]) == missed
+        assert _num(r["failure_rate"]) == pytest.approx(missed / s, abs=6e-4)
+    fig = figures.plot_solved_fraction(
+        capacity.solved_fraction(store.scan_runs(tmp_path)),
+        pl.read_parquet(tmp_path / "theory" / "theory.parquet"),
+    )
+    dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    assert dashed[0].get_xdata().tolist() == [0.2, 0.4, 0.6]
+    assert dashed[0].get_ydata().tolist() == [1.0, 0.75, 0.25]
