@@ -147,6 +147,7 @@ def test_node_that_cannot_see_the_output_stops_the_scan(
     assert not out.fs.get_file_info(out.join(".lock")).is_file
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_device_cuda_asks_for_gpu_workers_before_any_gpu_node_exists(
     _ray_session, tmp_path

@@ -72,6 +72,7 @@ def test_http_ray_address_is_not_a_cluster_address(monkeypatch):
     assert env_ray_address() is None
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_scan_with_http_ray_address_runs_on_a_local_ray(spec_path, tmp_path):
     out = tmp_path / "out"
