@@ -5,9 +5,11 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= results/demo
-PYTEST_ARGS ?= -m "not slow" --durations=15
+# two test processes (the machine's two cores; Ray's tests on one of them, see
+# tests/conftest.py)
+PYTEST_ARGS ?= -m "not slow" -n 2 --dist loadgroup --durations=15
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test test-all bench gpu-check venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +33,10 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/relu-landscape bench
+
+# CUDA against CPU on a GPU machine (one JSON line; docs in relu_landscape/gpu_check.py).
+gpu-check: $(STAMP)
+	$(BIN)/python -m relu_landscape.gpu_check
 
 clean:
 	rm -rf results .pytest_cache

@@ -7,21 +7,28 @@ run, so it is comparable across machines (no absolute number is asserted anywher
   backward passes) over the roofline min(peak matmul flops, bandwidth x intensity),
   both limits measured by the benchmark itself;
 - batched_vs_naive: the batched solver against a per-instance loop of torch.nn.Modules;
+- compaction_speedup: a shard whose half solves early, with finished instances dropped
+  from the batch against kept in it;
 - incremental_vs_recompute: annealing proposals per second with the flip cache against
   a full forward pass per proposal;
 - scan_vs_ray_tune: the scan engine against Ray Tune, one trial per instance;
-- theory_table_seconds: the full RS capacity table.
+- theory_table_seconds: the full RS capacity table;
+- peak_bytes_per_instance: the memory one more instance adds to a shard at N = P = 1000
+  (``peak_memory``), beside the planner's estimate.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -30,7 +37,6 @@ from relu_landscape import model, store
 from relu_landscape.instances import InstanceId, make_batch, stream_key
 from relu_landscape.params import GDParams
 from relu_landscape.solvers import SOLVERS, SolveResult, descent, gd
-
 
 # Untimed steps before a step-time measurement (allocator and cache warm-up).
 _WARMUP = 3
@@ -66,7 +72,7 @@ def machine(device: str) -> dict:
     except (OSError, StopIteration):
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "ray": metadata.version("ray"), "device": device}
+            "torch": torch.__version__, "ray": store.dist_version("ray"), "device": device}
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -113,7 +119,7 @@ def _step_seconds(batch: model.TorchBatch, steps: int, device: str) -> float:
 
     descent.descend(batch, "relu", GDParams(max_steps=steps + _WARMUP + 1), [0] * B,
                     gd.SPHERE, descent.Coupling(), on_step=stamp)
-    return statistics.median(b - a for a, b in zip(stamps[_WARMUP:], stamps[_WARMUP + 1:]))
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps[_WARMUP:]))
 
 
 def roofline(device: str, *, B: int, N: int, steps: int, peak: float, bw: float) -> dict:
@@ -181,6 +187,56 @@ def batched_vs_naive(device: str, *, B: int, N: int, steps: int) -> dict:
             "max_error_diff": int((one.errors - alone_errors).abs().max())}
 
 
+def compaction_speedup(device: str, *, B: int, N: int, steps: int) -> dict:
+    """``gd`` on one shard with and without dropping finished instances
+    (``solvers.base.COMPACT``), wall time of one whole run each.
+
+    The shard: B continuous perceptrons (sign, K = 1), 8 alphas on each seed's pattern
+    matrix. Half the seeds have alphas 0.004 to 0.032, which solve by the first or
+    second check (``base.SYNC_EVERY`` steps); the other half 3 to 6.5, above capacity
+    (2), which run the whole budget. A step is dominated by streaming the pattern
+    matrices (8 instances per matrix is far below a matmul's compute bound), so
+    compaction pays by dropping the solved seeds' matrices; the steps before it and
+    the final check of all B instances are the same in both runs. (ReLU descent
+    anneals its surrogate's slope over the budget, so even easy ReLU instances solve
+    late in it.) Both runs must give the same weights, solved flags, errors and steps
+    (a ``BenchmarkError`` otherwise).
+    """
+    from relu_landscape.solvers import base
+
+    seeds = max(B // 8, 2)
+    ids = [InstanceId(0, "binary", "sign", "continuous", 1, N, alpha, s)
+           for s in range(seeds)
+           for alpha in ([round(0.004 * (i + 1), 3) for i in range(8)] if s < seeds // 2
+                         else [3.0 + 0.5 * i for i in range(8)])]
+    batch = model.to_torch(make_batch(ids), device)
+    keys = [stream_key(i, "gd") for i in ids]
+    sync = _sync(device)
+    gd.solve(batch, "sign", GDParams(max_steps=2), keys)  # allocator, BLAS warm-up
+    runs: dict[bool, SolveResult] = {}
+    times = {}
+    try:
+        for compact in (False, True):
+            base.COMPACT = compact
+            sync()
+            t0 = time.perf_counter()
+            runs[compact] = gd.solve(batch, "sign", GDParams(max_steps=steps), keys)
+            sync()
+            times[compact] = time.perf_counter() - t0
+    finally:
+        base.COMPACT = True
+    on, off = runs[True], runs[False]
+    if not all(torch.equal(getattr(on, f), getattr(off, f))
+               for f in ("weights", "solved", "errors", "steps")):
+        raise BenchmarkError("compaction changed a result: it must only drop finished "
+                             "instances")
+    last = int(on.steps[on.solved].max()) if on.solved.any() else None
+    return {"B": len(ids), "N": N, "steps": steps, "solved": int(on.solved.sum()),
+            "solved_by_step": last,
+            "compacted_s": times[True], "full_s": times[False],
+            "ratio": times[False] / times[True]}
+
+
 def incremental_vs_recompute(device: str, *, B: int, N: int, proposals: int) -> dict:
     """Annealing proposals per second: flip cache versus a forward pass per proposal."""
     ids = [InstanceId(0, "binary", "sign", "binary", 1, N, 0.5, s) for s in range(B)]
@@ -222,9 +278,9 @@ def scan_vs_ray_tune(workdir: Path, *, seeds: int, device: str) -> dict:
     ``device`` (with "cuda" each Tune trial holds a quarter of a GPU, as a scan actor
     may)."""
     import polars as pl
-    import ray
 
     try:
+        import ray
         from ray import tune
     except ImportError as exc:  # a plain install: ray[tune] is the `bench` extra
         return {"skipped": f"ray.tune unavailable ({exc}); "
@@ -298,6 +354,88 @@ def theory_table(*, quick: bool) -> dict:
             "G_E_point_s": time.perf_counter() - t0}
 
 
+PHASES = ("solve", "probe")
+
+
+def _shard_work(B: int, N: int, device: str, phase: str) -> None:
+    """One phase of what a shard of B continuous-ReLU (K = 2) instances at P = N does:
+    "solve", 3 GD steps with the model's check and the stabilities; "probe", the
+    robustness probe (8 noisy draws). Each instance has its own pattern matrix
+    (alpha = 1, distinct seeds), the case without sharing."""
+    from relu_landscape.params import RobustnessParams
+    from relu_landscape.probes import robustness
+
+    ids = [InstanceId(0, "binary", "relu", "continuous", 2, N, 1.0, s) for s in range(B)]
+    batch = model.to_torch(make_batch(ids), device)
+    if phase == "solve":
+        res = SOLVERS["gd"](batch, "relu", GDParams(max_steps=3),
+                            [stream_key(i, "gd") for i in ids])
+        batch.stability(res.weights, "relu")
+    else:
+        robustness.probe(batch, batch.w0, activation="relu", weights="continuous",
+                         params=RobustnessParams(draws=8, points=1),
+                         keys=[stream_key(i, "probe/robustness") for i in ids])
+
+
+def _peak_child(B: int, N: int, phase: str) -> None:
+    """Subprocess side of ``peak_memory`` on the CPU: prints the rise of the process's
+    peak RSS (bytes) over ``_shard_work``."""
+    torch.set_num_threads(1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _shard_work(B, N, "cpu", phase)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+
+
+def _peak_bytes(B: int, N: int, device: str, phase: str) -> int:
+    """Peak memory of ``_shard_work`` above what was held before it. CUDA: torch's
+    ``max_memory_allocated``. CPU: the rise of the peak resident set size (maxrss) of a
+    fresh subprocess, which counts every allocation (numpy's pattern generation and
+    uniforms included); glibc is told to return every block above 64 KiB at once
+    (``MALLOC_MMAP_THRESHOLD_``), so freed memory is not held as slack."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        _shard_work(B, N, device, phase)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    code = f"from relu_landscape.bench import _peak_child; _peak_child({B}, {N}, {phase!r})"
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, env=env).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def peak_memory(device: str, *, N: int = 1000) -> dict:
+    """Peak memory per instance of a shard at N = P = 1000, beside
+    ``scan.plan.bytes_per_instance``, the planner's estimate for the same shard.
+
+    Per phase (``PHASES``, each measured alone): the slope of the peak between two
+    batch sizes, so fixed costs (torch's buffers, the chunked kernels' work) cancel.
+    The sizes are past the point where a chunk of ``model.WORK_BYTES`` is full (the
+    model's check gathers 5 P N bytes an instance; a probe chunk at this size holds
+    one instance), below which the chunk's temporaries would grow with the batch and
+    be counted per instance. A shard's peak is its largest phase's, so for large
+    batches the memory per instance is the largest slope, ``peak_bytes_per_instance``.
+    """
+    from relu_landscape.config import SolverSpec
+    from relu_landscape.scan.plan import bytes_per_instance
+
+    full = model.WORK_BYTES // (5 * N * N) + 1
+    sizes = {"solve": (full, 2 * full), "probe": (1, 3)}
+    peaks = {ph: [_peak_bytes(B, N, device, ph) for B in sizes[ph]] for ph in PHASES}
+    slopes = {ph: (p[1] - p[0]) / (sizes[ph][1] - sizes[ph][0])
+              for ph, p in peaks.items()}
+    estimate = bytes_per_instance(2, N, N, "binary", SolverSpec("gd", GDParams()))
+    return {"N": N, "P": N, "B": sizes, "peak_bytes": peaks,
+            "bytes_per_instance_by_phase": slopes,
+            "peak_bytes_per_instance": max(slopes.values()),
+            "estimate_bytes_per_instance": estimate,
+            "method": "cuda max_memory_allocated" if device == "cuda"
+            else "cpu subprocess maxrss rise"}
+
+
 def run(*, quick: bool, device: str, workdir: Path) -> dict:
     """All benchmarks; returns the JSON-ready result with the headline keys."""
     big = not quick
@@ -307,11 +445,20 @@ def run(*, quick: bool, device: str, workdir: Path) -> dict:
             for B in ((16, 64, 128) if big else (64,))]
     naive = batched_vs_naive(device, B=64 if big else 16, N=1000 if big else 200,
                              steps=50 if big else 10)
+    compaction = compaction_speedup(device, B=32, N=1000 if big else 300,
+                                    steps=1000 if big else 300)
     inc = incremental_vs_recompute(device, B=16 if big else 4, N=1000 if big else 200,
                                    proposals=200 if big else 50)
     tune_cmp = scan_vs_ray_tune(workdir, seeds=16 if big else 1, device=device)
     theory = theory_table(quick=quick)
+    memory = peak_memory(device)
+    from dataclasses import asdict
+
+    from relu_landscape.scan import estimate  # the dry run's cost model: refresh it
+
+    calibration = estimate.calibrate(device, {("gd", "relu", 2)}, refresh=True)
     return {
+        "calibration": asdict(calibration),
         "machine": machine(device),
         "quick": quick,
         "peak_matmul_flops_per_s": peak,
@@ -320,17 +467,22 @@ def run(*, quick: bool, device: str, workdir: Path) -> dict:
         "roofline_efficiency": next(r["efficiency"] for r in roof if r["B"] == 64),
         "batched_vs_naive_detail": naive,
         "batched_vs_naive": naive["ratio"],
+        "compaction_speedup_detail": compaction,
+        "compaction_speedup": compaction["ratio"],
         "incremental_vs_recompute_detail": inc,
         "incremental_vs_recompute": inc["ratio"],
         "scan_vs_ray_tune_detail": tune_cmp,
         "scan_vs_ray_tune": tune_cmp.get("ratio"),
         "theory_table_detail": theory,
         "theory_table_seconds": theory["seconds"],
+        "peak_memory_detail": memory,
+        "peak_bytes_per_instance": memory["peak_bytes_per_instance"],
     }
 
 
 TARGETS = {"roofline_efficiency": 0.5, "batched_vs_naive": 10.0,
-           "incremental_vs_recompute": 20.0, "scan_vs_ray_tune": 10.0}
+           "compaction_speedup": 1.8, "incremental_vs_recompute": 20.0,
+           "scan_vs_ray_tune": 10.0}
 
 
 def summary_rows(result: dict) -> list[tuple[str, float | None, str]]:

@@ -35,6 +35,14 @@ def _scan(args: argparse.Namespace) -> int:
         "gpus_per_worker": args.gpus_per_worker,
     }.items() if v is not None}
     spec = load_config(args.config, preset=args.preset, overrides={"execution": execution})
+    if args.dry_run:
+        from relu_landscape.scan import estimate
+
+        print(estimate.render(*estimate.here(spec)))
+        return 0
+    if not args.out:
+        raise InvalidConfigError("--out: required (where the results go); only "
+                                 "--dry-run runs without it")
 
     from relu_landscape.scan import run_scan
 
@@ -145,7 +153,10 @@ def _emit_rows(rows: list[dict], args: argparse.Namespace, table: str) -> None:
         frame = pl.DataFrame([{**r, "K": None if r["K"] == "inf" else r["K"]} for r in rows])
         store.write_file(args.out, table, frame.to_arrow())
     if args.format == "json":
-        print(json.dumps(rows, indent=1, default=float))
+        # NaN (an unconverged or undefined value) is not JSON: it is written as null
+        clean = [{k: None if isinstance(v, float) and math.isnan(v) else v
+                  for k, v in r.items()} for r in rows]
+        print(json.dumps(clean, indent=1, default=float))
     else:
         import polars as pl
 
@@ -162,7 +173,8 @@ def _theory_capacity(args: argparse.Namespace) -> int:
     unknown = [lv for lv in levels if lv not in ("RS", "1RSB")]
     if unknown:
         raise InvalidConfigError(f"--level: unknown level(s) {unknown}; use RS, 1RSB or RS,1RSB")
-    opts = {"tie": args.tie, "precision": args.precision}
+    kappas = _parse_floats("--kappa", args.kappa)
+    opts = {"tie": args.tie, "precision": args.precision, "kappas": kappas}
     rows = capacity_table(acts, weights, Ks, levels=("RS",), **opts) if "RS" in levels else []
     if "1RSB" in levels:
         # 1RSB exists for continuous weights at K = inf only: computed there, beside RS
@@ -170,6 +182,12 @@ def _theory_capacity(args: argparse.Namespace) -> int:
             raise InvalidConfigError("--level 1RSB: available for continuous weights at "
                                      "K = inf; add inf to --K and continuous to --weights")
         rows += capacity_table(acts, ["continuous"], [math.inf], levels=("1RSB",), **opts)
+    from relu_landscape.theory.table import stability_note
+
+    for note in dict.fromkeys(stability_note(r["weights"], r["level"], r["kappa"])
+                              for r in rows):
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     _emit_rows(rows, args, "theory")
     return 0
 
@@ -213,7 +231,22 @@ def _theory_franz_parisi(args: argparse.Namespace) -> int:
 def _theory_local_entropy(args: argparse.Namespace) -> int:
     from relu_landscape.theory import dense_local_entropy_curve
 
-    return _local_entropy_rows(args, dense_local_entropy_curve)
+    if args.precision is not None:
+        raise InvalidConfigError("--precision: local-entropy is fixed quadrature "
+                                 "(K = 1 and K = inf, converged to ~1e-7); the option "
+                                 "does not apply, drop it")
+    ys = _parse_floats("--y", args.y)  # float() reads "inf"
+    if len(ys) != 1:
+        raise InvalidConfigError("--y: give one y > 1, or inf (the default)")
+    return _local_entropy_rows(args, dense_local_entropy_curve, y=ys[0])
+
+
+def _theory_alpha_u(args: argparse.Namespace) -> int:
+    from relu_landscape.theory.breakup import alpha_u_rows
+
+    rows = alpha_u_rows(args.activation, args.weights, _parse_K(args.K))
+    _emit_rows(rows, args, "dense_breakup_theory")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -245,7 +278,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _theory_options(p: argparse.ArgumentParser, *, many: bool) -> None:
     p.add_argument("--activation", required=True,
-                   help="sign or relu" + (" (comma-separated list)" if many else ""))
+                   help="sign, relu, tanh, erf, gelu, quadratic or linear "
+                        "(relu_landscape.activations)"
+                        + (" (comma-separated list)" if many else ""))
     p.add_argument("--weights", required=True,
                    help="binary or continuous" + (" (comma-separated list)" if many else ""))
     p.add_argument("--K", required=True,
@@ -271,9 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("config", nargs="?", help="TOML scan spec")
     src.add_argument("--preset", help="a shipped spec: demo or paper")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out",
                    help="output directory or pyarrow.fs URI (s3://, gs://, hdfs://; "
-                        "hive-partitioned Parquet); every node must reach it")
+                        "hive-partitioned Parquet); every node must reach it. "
+                        "Required unless --dry-run")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="validate, then print the plan (shards, instances, memory per "
+                        "shard) and an upper bound of its time on the workers here "
+                        "(calibrated once per machine, cached); starts nothing, "
+                        "writes nothing to --out")
     p.add_argument("--resume", action="store_true",
                    help="complete an interrupted scan in --out; rerunning the same "
                         "command does the same (complete shards are always kept)")
@@ -282,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="number of Ray workers (0: one per GPU/CPU)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--shard-size", dest="shard_size", type=int,
-                   help="instances per shard (default: 64 on CPU, 1024 on GPU)")
+                   help="instances per shard (default: what fits the memory budget, "
+                        "at most 64 on CPU, 1024 on GPU)")
     p.add_argument("--gpus-per-worker", dest="gpus_per_worker", type=float,
                    help="GPU share of one Ray worker (default 1; 0.5 packs two per GPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -304,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tsub.add_parser("capacity", help="alpha_c per (activation, weights, K, level)")
     _theory_options(tc, many=True)
     tc.add_argument("--level", default="RS", help="RS, 1RSB or RS,1RSB (default RS)")
+    tc.add_argument("--kappa", default="0",
+                    help="stability margin(s) in units of the std of Delta, a list like "
+                         "0,0.5; a list starting with a negative number needs '=': "
+                         "--kappa=-0.5,0,0.5 (default 0; docs/theory_activations.md)")
     tc.set_defaults(func=_theory_capacity)
     tv = tsub.add_parser("curve", help="typical overlap q(alpha) (and entropy s for binary)")
     _theory_options(tv, many=False)
@@ -322,11 +368,25 @@ def build_parser() -> argparse.ArgumentParser:
         tl.add_argument("--d", required=True, help="distances, e.g. 0.1,0.05,0.02")
         tl.add_argument("--damping", type=float, default=0.5,
                         help="weight of the old iterate in the damped steps (default 0.5)")
-        tl.add_argument("--precision", default="default",
-                        help="QMC points at finite K: fast, default or high")
+        if name == "franz-parisi":
+            tl.add_argument("--precision", default="default",
+                            help="QMC points at finite K: fast, default or high")
+        else:  # fixed quadrature: refused with a message rather than ignored
+            tl.add_argument("--precision", default=None, help=argparse.SUPPRESS)
+            tl.add_argument("--y", default="inf",
+                            help="real replicas y > 1 of the large deviation, or inf "
+                                 "(default; docs/local_entropy.md §7)")
         tl.add_argument("--format", choices=("json", "table"), default="table")
         tl.add_argument("--out", help="also write the rows to this Parquet file")
         tl.set_defaults(func=func)
+    tu = tsub.add_parser("alpha-u", help="load where the dense regions break up "
+                         "(binary weights, docs/local_entropy.md §6)")
+    tu.add_argument("--activation", required=True, help="sign or relu")
+    tu.add_argument("--weights", default="binary", help="binary (the only choice)")
+    tu.add_argument("--K", required=True, help="1 (sign) or inf, a list like 1,inf")
+    tu.add_argument("--format", choices=("json", "table"), default="table")
+    tu.add_argument("--out", help="also write the rows to this Parquet file")
+    tu.set_defaults(func=_theory_alpha_u)
 
     b = sub.add_parser("bench", help="throughput ratios measured in one run",
                        description="Benchmarks: roofline efficiency, batched vs naive, "

@@ -33,8 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from relu_landscape.errors import InvalidConfigError
-from relu_landscape.params import (DEFAULT_SOLVER, PROBE_PARAMS, SOLVER_PARAMS,
-                                    SOLVER_VARIANTS, solver_trains)
+from relu_landscape.params import (
+    DEFAULT_SOLVER,
+    PROBE_PARAMS,
+    SOLVER_PARAMS,
+    SOLVER_VARIANTS,
+    solver_trains,
+)
 
 ACTIVATIONS = ("sign", "relu")
 WEIGHTS = ("binary", "continuous")
@@ -85,11 +90,13 @@ class Execution:
     backend: str = "ray"
     address: str | None = None
     workers: int = 0
-    shard_size: int = 0  # 0: per device type, scan.plan.DEFAULT_SHARD_SIZE
+    shard_size: int = 0  # 0: from the memory budget (scan.plan.shard_size_for)
     device: str = "auto"
     gpus_per_worker: float = 1.0  # < 1 packs several workers on one GPU
     max_retries: int = 2
     torch_threads: int = 1
+    # share of a worker's free GPU memory (or available RAM) a shard may use
+    memory_fraction: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,8 @@ def _validate_K(raw: Any, issues: list) -> tuple | None:
                 issues.append(f"{key}: K = {K} is even; sign units need odd K (majority vote)")
             if act == "relu" and K % 2 == 1:
                 issues.append(
-                    f"{key}: K = {K} is odd; ReLU units need even K (readout +1 on half, -1 on half)"
+                    f"{key}: K = {K} is odd; ReLU units need even K "
+                    "(readout +1 on half, -1 on half)"
                 )
         out.append((act, values))
     return tuple(out)
@@ -285,7 +293,8 @@ def _validate_solvers(raw: Any, weights: tuple[str, ...], issues: list) -> tuple
         name = table.get("name", DEFAULT_SOLVER[w])
         key = f"solver.{w}"
         if name not in SOLVER_PARAMS:
-            issues.append(f"{key}.name: unknown solver {name!r}; use one of {sorted(SOLVER_PARAMS)}")
+            issues.append(f"{key}.name: unknown solver {name!r}; "
+                          f"use one of {sorted(SOLVER_PARAMS)}")
             continue
         cls, trains = SOLVER_PARAMS[name]
         if w not in trains:
@@ -333,6 +342,7 @@ _EXEC_META = {
     "gpus_per_worker": {"gt": 0.0, "max": 1.0},
     "max_retries": {"min": 0},
     "torch_threads": {"min": 1},
+    "memory_fraction": {"gt": 0.0, "max": 1.0},
 }
 
 
@@ -348,7 +358,7 @@ def _validate_execution(raw: Any, issues: list) -> Execution | None:
         if name not in fields:
             continue
         kind = {"backend": str, "device": str, "address": str,
-                "gpus_per_worker": float}.get(name, int)
+                "gpus_per_worker": float, "memory_fraction": float}.get(name, int)
         if _check_value(f"execution.{name}", value, kind, _EXEC_META.get(name, {}), issues):
             values[name] = float(value) if kind is float else value
     return Execution(**values)
@@ -391,7 +401,8 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
         raise InvalidConfigError("give a config file or --preset NAME, not both or neither")
     if preset is not None:
         if preset not in PRESETS:
-            raise InvalidConfigError(f"--preset: unknown preset {preset!r}; use one of {list(PRESETS)}")
+            raise InvalidConfigError(f"--preset: unknown preset {preset!r}; "
+                                     f"use one of {list(PRESETS)}")
         text = resources.files("relu_landscape.presets").joinpath(f"{preset}.toml").read_text()
         source = f"preset {preset}"
     else:

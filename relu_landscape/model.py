@@ -52,6 +52,20 @@ def _as_float(x: Tensor, like: Tensor) -> Tensor:
     return x.to(dtype)
 
 
+WORK_BYTES = 1 << 26
+"""Bytes of temporaries (float copies of patterns, noisy patterns, their uniforms) a
+chunked kernel holds at once: 64 MiB, large enough to keep a GPU busy, small beside
+any device's memory. Kernels on many instances loop over chunks of this size, so their
+peak memory does not grow with the batch beyond their [B, P, K]-sized outputs."""
+
+
+def chunk_rows(rows: int, row_bytes: int) -> list[slice]:
+    """Consecutive slices of ``range(rows)`` whose temporaries of ``row_bytes`` each fit
+    in ``WORK_BYTES`` (at least one row per slice)."""
+    step = max(1, WORK_BYTES // max(row_bytes, 1))
+    return [slice(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+
 def dot(w: Tensor, xi: Tensor) -> Tensor:
     """Unnormalised preactivations h = W_l . xi_l, [B, P, K].
 
@@ -60,6 +74,20 @@ def dot(w: Tensor, xi: Tensor) -> Tensor:
     B, K, n = w.shape
     x = _as_float(xi, w).reshape(xi.shape[0], xi.shape[1], K, n)
     return torch.einsum("bpkn,bkn->bpk", x, _as_float(w, w))
+
+
+def dot_rows(w: Tensor, xi: Tensor, source: Tensor | None = None) -> Tensor:
+    """``dot(w, xi[source])`` [B, P, K] without the per-instance copy of the patterns.
+
+    xi: [S, P, N] shared pattern matrices, instance b uses xi[source[b]] (source None:
+    S = B, one each). The float patterns of a chunk of instances (``chunk_rows``) exist
+    at a time; each instance's numbers are those of ``dot`` alone.
+    """
+    B, P, N = w.shape[0], xi.shape[1], xi.shape[2]
+    row_bytes = (xi.element_size() + 4) * P * N  # gathered rows and their float copy
+    parts = [dot(w[r], xi[r] if source is None else xi[source[r]])
+             for r in chunk_rows(B, row_bytes)]
+    return torch.cat(parts) if parts else w.new_zeros(0, P, w.shape[1])
 
 
 def preact(w: Tensor, xi: Tensor) -> Tensor:
@@ -73,10 +101,12 @@ def output_sum(h: Tensor, activation: str) -> Tensor:
     return hidden(h, activation) @ c
 
 
-def field(w: Tensor, xi: Tensor, activation: str) -> Tensor:
-    """Output field Delta [B, P] (docs/science.md §1)."""
+def field(w: Tensor, xi: Tensor, activation: str,
+          source: Tensor | None = None) -> Tensor:
+    """Output field Delta [B, P] (docs/science.md §1); xi, source as in ``dot_rows``
+    (source None and xi [B, P, N]: per-instance patterns)."""
     B, K, n = w.shape
-    return output_sum(dot(w, xi), activation) * field_scale(activation, n, K)
+    return output_sum(dot_rows(w, xi, source), activation) * field_scale(activation, n, K)
 
 
 def finite_or_nan(stab: Tensor, w: Tensor) -> Tensor:
@@ -88,12 +118,14 @@ def finite_or_nan(stab: Tensor, w: Tensor) -> Tensor:
     return torch.where(ok.view(-1, *[1] * (stab.dim() - 1)), stab, torch.nan)
 
 
-def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str) -> Tensor:
+def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str,
+              source: Tensor | None = None) -> Tensor:
     """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is correct iff > 0.
 
-    NaN for every pattern of an instance with a non-finite weight (``finite_or_nan``).
+    xi: [B, P, N], or shared [S, P, N] with ``source`` (``dot_rows``). NaN for every
+    pattern of an instance with a non-finite weight (``finite_or_nan``).
     """
-    return finite_or_nan(field(w, xi, activation) * _as_float(y, w), w)
+    return finite_or_nan(field(w, xi, activation, source) * _as_float(y, w), w)
 
 
 def is_wrong(stab: Tensor) -> Tensor:
@@ -105,13 +137,15 @@ def is_wrong(stab: Tensor) -> Tensor:
     return ~(stab > 0) | ~torch.isfinite(stab)
 
 
-def errors(w: Tensor, xi: Tensor, y: Tensor, activation: str, mask: Tensor | None = None) -> Tensor:
-    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties count),
-    or a non-finite sigma*Delta (NaN or inf weights solve nothing).
+def errors(w: Tensor, xi: Tensor, y: Tensor, activation: str,
+           mask: Tensor | None = None, source: Tensor | None = None) -> Tensor:
+    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties
+    count), or a non-finite sigma*Delta (NaN or inf weights solve nothing).
 
-    mask: bool [B, P], True for patterns that belong to the instance (padding is False).
+    mask: bool [B, P], True for patterns that belong to the instance (padding is False);
+    xi, source as in ``stability``.
     """
-    wrong = is_wrong(stability(w, xi, y, activation))
+    wrong = is_wrong(stability(w, xi, y, activation, source))
     if mask is not None:
         wrong &= mask
     return wrong.sum(-1)
@@ -123,22 +157,33 @@ def project_sphere(w: Tensor) -> Tensor:
     return w * (math.sqrt(n) / w.norm(dim=-1, keepdim=True))
 
 
-@dataclass
 class TorchBatch:
     """A ``instances.Batch`` on a torch device. Patterns int8 (+-1 inputs) or float32.
 
-    xi: [B, P, N] per-instance patterns; xi_unique: [S, P, N] the distinct pattern
-    matrices, with source/slot: int64 [B] (instance b uses xi_unique[source[b]] and is
-    the slot[b]-th instance doing so); y: [B, P]; mask: bool [B, P]; w0: float32 [B, K, n].
+    Stored on the shared layout: xi_unique [S, P, N] the distinct pattern matrices,
+    source/slot int64 [B] (instance b uses xi_unique[source[b]] and is the slot[b]-th
+    instance doing so); y: [B, P]; mask: bool [B, P]; w0: float32 [B, K, n].
+    ``TorchBatch(xi, y, mask, w0)`` with per-instance patterns xi [B, P, N] makes each
+    instance its own source. There is no per-instance copy of the patterns: kernels
+    read xi_unique through source (``dot_rows``, ``dot_shared``) in bounded chunks.
     """
 
-    xi: Tensor
-    y: Tensor
-    mask: Tensor
-    w0: Tensor
-    xi_unique: Tensor | None = None
-    source: Tensor | None = None
-    slot: Tensor | None = None
+    def __init__(self, xi: Tensor | None, y: Tensor, mask: Tensor, w0: Tensor,
+                 xi_unique: Tensor | None = None, source: Tensor | None = None,
+                 slot: Tensor | None = None):
+        if xi_unique is None:
+            xi_unique = xi
+            source = torch.arange(xi.shape[0], device=xi.device)
+            slot = torch.zeros_like(source)
+        self.xi_unique, self.source, self.slot = xi_unique, source, slot
+        self.y, self.mask, self.w0 = y, mask, w0
+
+    @property
+    def xi(self) -> Tensor:
+        """Per-instance patterns [B, P, N]: a copy made at every access, so only for a
+        chunk of rows (``rows``, ``chunk_rows``), tests and single instances (at
+        B = 1024, N = P = 1000 the whole batch's is 1 GB of int8)."""
+        return self.xi_unique[self.source]
 
     @property
     def K(self) -> int:
@@ -149,24 +194,33 @@ class TorchBatch:
         return self.w0.shape[2]
 
     def shared_patterns(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(xi_unique, source, slot); each instance its own source when not given."""
-        if self.xi_unique is not None:
-            return self.xi_unique, self.source, self.slot
-        rows = torch.arange(self.xi.shape[0], device=self.xi.device)
-        return self.xi, rows, torch.zeros_like(rows)
+        """(xi_unique [S, P, N], source [B], slot [B])."""
+        return self.xi_unique, self.source, self.slot
+
+    def rows(self, pick: Tensor | slice) -> TorchBatch:
+        """The instances ``pick`` as a batch of their own, on the same shared patterns
+        (slots keep their gaps; ``dot_shared`` only needs them distinct per source)."""
+        return TorchBatch(None, self.y[pick], self.mask[pick], self.w0[pick],
+                          self.xi_unique, self.source[pick], self.slot[pick])
+
+    def stability(self, w: Tensor, activation: str) -> Tensor:
+        """``stability`` [B, P] of weights w [B, K, n] on this batch's patterns."""
+        return stability(w, self.xi_unique, self.y, activation, self.source)
+
+    def errors(self, w: Tensor, activation: str) -> Tensor:
+        """``errors`` int64 [B] of weights w [B, K, n] on this batch's own patterns."""
+        return errors(w, self.xi_unique, self.y, activation, self.mask, self.source)
 
 
 def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
     """Move a generated batch to ``device``; binary weights become float32 +-1."""
-    xi_unique = torch.from_numpy(batch.xi_unique).to(device)
-    source = torch.from_numpy(batch.source).to(device)
     return TorchBatch(
-        xi=xi_unique[source],
+        None,
         y=torch.from_numpy(batch.y).to(device),
         mask=torch.from_numpy(batch.mask).to(device),
         w0=torch.from_numpy(np.ascontiguousarray(batch.w0)).to(device, torch.float32),
-        xi_unique=xi_unique,
-        source=source,
+        xi_unique=torch.from_numpy(batch.xi_unique).to(device),
+        source=torch.from_numpy(batch.source).to(device),
         slot=torch.from_numpy(batch.slot).to(device),
     )
 
@@ -180,7 +234,9 @@ def unit_major(xi: Tensor, K: int, dtype=torch.float32) -> Tensor:
     [P, n] layout, whose weight gradient is a skinny matmul).
     """
     S, P, N = xi.shape
-    return xi.to(dtype).reshape(S, P, K, N // K).permute(0, 2, 3, 1).contiguous()
+    # one copy, converted while permuted: to(dtype) first would hold two float copies
+    out = torch.empty(S, K, N // K, P, dtype=dtype, device=xi.device)
+    return out.copy_(xi.reshape(S, P, K, N // K).permute(0, 2, 3, 1))
 
 
 def dot_shared(w: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
@@ -207,15 +263,16 @@ def dot_shared(w: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
 class FlipCache:
     """State for single-weight flips of binary weights (SA, walks, local entropy, enumeration).
 
-    w: float32 +-1 [B, K, n] (owned: mutated by ``apply_flip``); xi_t: [B, N, P] (the
-    patterns transposed so a weight's column is contiguous); y: float [B, P];
-    mask: bool [B, P]; h: unnormalised preactivations [B, P, K]; out: sum_l c_l g(h_l)
-    [B, P]; wrong: training errors [B].
+    w: float32 +-1 [B, K, n] (owned: mutated by ``apply_flip``); xi_t: [S, N, P] the
+    shared patterns transposed so a weight's column is contiguous, instance b reading
+    xi_t[source[b]]; y: float [B, P]; mask: bool [B, P]; h: unnormalised preactivations
+    [B, P, K]; out: sum_l c_l g(h_l) [B, P]; wrong: training errors [B].
     """
 
     activation: str
     w: Tensor
     xi_t: Tensor
+    source: Tensor
     y: Tensor
     mask: Tensor
     h: Tensor
@@ -238,15 +295,22 @@ class FlipProposal:
 
 
 def flip_cache(w: Tensor, xi: Tensor, y: Tensor, activation: str,
-               mask: Tensor | None = None) -> FlipCache:
-    """Build the cache from scratch (one full forward pass). w is cloned, not aliased."""
+               mask: Tensor | None = None, source: Tensor | None = None) -> FlipCache:
+    """Build the cache from scratch (one full forward pass). w is cloned, not aliased.
+
+    xi: [B, P, N], or shared [S, P, N] with ``source`` [B] (``dot_rows``); the cache
+    holds one transposed copy per pattern matrix, not per instance.
+    """
     w = w.to(torch.float32).clone()
-    h = dot(w, xi)
+    h = dot_rows(w, xi, source)
     out = output_sum(h, activation)
     yf = y.to(h.dtype)
     mask = torch.ones_like(yf, dtype=torch.bool) if mask is None else mask
     wrong = (is_wrong(finite_or_nan(yf * out, w)) & mask).sum(-1)
-    return FlipCache(activation, w, xi.transpose(1, 2).contiguous(), yf, mask, h, out, wrong)
+    if source is None:
+        source = torch.arange(w.shape[0], device=w.device)
+    xi_t = xi.transpose(1, 2).contiguous()
+    return FlipCache(activation, w, xi_t, source, yf, mask, h, out, wrong)
 
 
 def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
@@ -257,7 +321,7 @@ def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
     """
     B, K, n = cache.w.shape
     rows = torch.arange(B, device=cache.w.device)
-    x = cache.xi_t[rows, unit * n + index].to(cache.h.dtype)
+    x = cache.xi_t[cache.source, unit * n + index].to(cache.h.dtype)
     w_li = cache.w[rows, unit, index]
     h_old = cache.h[rows, :, unit]
     h_new = h_old - 2 * w_li[:, None] * x

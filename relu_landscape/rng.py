@@ -105,19 +105,21 @@ def _blocks(keys: Tensor, first: int, count: int) -> Tensor:
     return x
 
 
-def _stream(keys: Tensor, n: int, finish: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-    """Words 0 .. n-1 of each key's stream [B, n], each mapped by ``finish`` from its
-    (hi, lo) 32-bit limbs."""
+def _stream(keys: Tensor, n: int, finish: Callable[[Tensor, Tensor], Tensor],
+            start: int = 0) -> Tensor:
+    """Words start .. start+n-1 of each key's stream [B, n], each mapped by ``finish``
+    from its (hi, lo) 32-bit limbs."""
     B = keys.shape[0]
-    nblocks = -(-n // 4)
+    skip = start % 4
+    end = -(-(skip + n) // 4) + start // 4
     parts = []
     step = max(1, _CHUNK_BLOCKS // max(B, 1))
-    for first in range(0, nblocks, step):
-        x = _blocks(keys, first, min(step, nblocks - first))  # [4, 2, B, C]
+    for first in range(start // 4, end, step):
+        x = _blocks(keys, first, min(step, end - first))  # [4, 2, B, C]
         parts.append(finish(x[:, 1], x[:, 0]).permute(1, 2, 0).reshape(B, -1))
     if not parts:
         return finish(keys.new_zeros((B, 0)), keys.new_zeros((B, 0)))
-    return torch.cat(parts, dim=1)[:, :n]
+    return torch.cat(parts, dim=1)[:, skip:skip + n]
 
 
 def philox4x64_raw(keys: Tensor, n: int) -> Tensor:
@@ -131,22 +133,25 @@ def philox4x64_raw(keys: Tensor, n: int) -> Tensor:
     return _stream(keys, n, lambda hi, lo: (hi - ((hi >> 31) << 32)) * (1 << 32) + lo)
 
 
-def philox4x64_uniforms(keys: Tensor, n: int) -> Tensor:
-    """Uniforms in [0, 1), float64 [B, n]: ``Generator(Philox(key)).random(n)`` per key.
+def philox4x64_uniforms(keys: Tensor, n: int, start: int = 0) -> Tensor:
+    """Uniforms in [0, 1), float64 [B, n]: ``Generator(Philox(key)).random(start + n)``
+    per key, without its first ``start``.
 
     keys: int64 [B, 4] from ``key_limbs``; computed on ``keys.device``. u >> 11 < 2**53
     is an integer that float64 holds exactly, and the scaling by 2**-53 is exact.
     """
-    return _stream(keys, n, lambda hi, lo: ((hi << 21) + (lo >> 11)).double() * 2**-53)
+    return _stream(keys, n, lambda hi, lo: ((hi << 21) + (lo >> 11)).double() * 2**-53,
+                   start)
 
 
 def block_uniforms(keys: Sequence[int], block: int, shape: tuple[int, ...],
-                   device: torch.device | str) -> Tensor:
+                   device: torch.device | str, start: int = 0) -> Tensor:
     """Torch twin of ``instances.uniform_block``, bit for bit, made on ``device``.
 
     keys: B stream keys (``instances.stream_key``). Returns float64 [B, *shape]; the
     per-(key, block) keys are derived on the host (one blake2b each), the uniforms on
-    the device.
+    the device. ``start``: skip that many uniforms of each stream first.
     """
     block_keys = key_limbs([derive_key("block", k, block) for k in keys], device)
-    return philox4x64_uniforms(block_keys, math.prod(shape)).reshape(len(keys), *shape)
+    u = philox4x64_uniforms(block_keys, math.prod(shape), start)
+    return u.reshape(len(keys), *shape)

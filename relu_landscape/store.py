@@ -8,12 +8,14 @@ Layout (hive-partitioned by categorical / integer keys only, never by a float)::
 
 OUT is a local path or any URI ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``hdfs://``,
 query parameters included); every write, read, listing and lock goes through the
-output's ``pyarrow.fs`` filesystem (``Output``). The partition keys are not stored inside the files; every reader (polars, pyarrow,
-duckdb with ``hive_partitioning``) recovers them from the path. A shard file is
-written under a hidden temporary name and renamed into place (object stores publish
-an upload whole, so there it is written in place), so a reader never sees a partial file, and a rerun of the same shard replaces its file (idempotent). Each
-file's schema metadata holds ``relu_landscape`` provenance (JSON): package version, git
-commit, config hash, torch and ray versions, device, schema version, shard id, rows.
+output's ``pyarrow.fs`` filesystem (``Output``). The partition keys are not stored
+inside the files; every reader (polars, pyarrow, duckdb with ``hive_partitioning``)
+recovers them from the path. A shard file is written under a hidden temporary name and
+renamed into place (object stores publish an upload whole, so there it is written in
+place), so a reader never sees a partial file, and a rerun of the same shard replaces
+its file (idempotent). Each file's schema metadata holds ``relu_landscape`` provenance
+(JSON): package version, git commit, config hash, torch and ray versions, device,
+schema version, shard id, rows.
 
 This module is the only one that writes results; it imports neither torch nor ray.
 """
@@ -88,6 +90,7 @@ THEORY_SCHEMA = pa.schema(
         pa.field("activation", pa.string(), nullable=False),
         pa.field("weights", pa.string(), nullable=False),
         pa.field("K", pa.int64(), nullable=True),
+        pa.field("kappa", pa.float64(), nullable=True),
         pa.field("level", pa.string(), nullable=False),
         pa.field("tie", pa.string(), nullable=False),
         pa.field("precision", pa.string(), nullable=False),
@@ -99,7 +102,9 @@ THEORY_SCHEMA = pa.schema(
 )
 """Theory capacities (relu_landscape.theory.capacity_table), one unpartitioned file.
 
-K: null for the wide limit K = infinity; level: "RS" or "1RSB"; tie: "error"
+K: null for the wide limit K = infinity; kappa: the stability margin in units of the
+field's std (docs/theory_activations.md §1; null in files written before it existed,
+which were all at kappa = 0); level: "RS" or "1RSB"; tie: "error"
 (Theta(0) = 0) or "success"; precision: "fast", "default" or "high";
 theory_version: relu_landscape.theory.THEORY_VERSION of the code that computed the row
 (the report recomputes rows of another precision, tie or version); alpha_c: capacity
@@ -135,7 +140,7 @@ LOCAL_ENTROPY_THEORY_SCHEMA = pa.schema(
      pa.field("converged", pa.bool_(), nullable=False),
      *(pa.field(c, pa.float64(), nullable=True) for c in (
          "p", "q1", "ph", "q0", "t", "th", "q1h", "omega", "q0h", "delta",
-         "stderr", "external_entropy"))]
+         "stderr", "external_entropy", "d_zero_external", "y"))]
 )
 """Theory local entropy (docs/science.md §5; relu_landscape.theory.franz_parisi_curve and
 dense_local_entropy_curve), binary weights. kind: "franz_parisi" (typical reference) or
@@ -143,7 +148,22 @@ dense_local_entropy_curve), binary weights. kind: "franz_parisi" (typical refere
 weight (natural log) at distance d, null where not converged; p = 1 - 2d; q0, t, th,
 q1h only for franz_parisi, omega, q0h, delta only for dense (null otherwise); stderr:
 the QMC standard error of local_entropy (0 for quadrature: K = 1 and K = inf);
-external_entropy: dense only, the log-number of dense regions per weight."""
+external_entropy: dense only, the log-number of dense regions per weight;
+d_zero_external: dense only, the curve's d where external_entropy reaches 0 (rows below
+it have external_entropy < 0: RS overestimates the dense regions there); y: dense only,
+the finite number of real replicas (null for y -> infinity; external_entropy nan)."""
+
+DENSE_BREAKUP_THEORY_SCHEMA = pa.schema(
+    [pa.field("activation", pa.string(), nullable=False),
+     pa.field("weights", pa.string(), nullable=False),
+     pa.field("K", pa.int64(), nullable=True),
+     *(pa.field(c, pa.float64(), nullable=True)
+       for c in ("alpha_u", "d_at_onset", "stderr")),
+     pa.field("converged", pa.bool_(), nullable=False)]
+)
+"""Break-up load of the dense regions (relu_landscape.theory.breakup,
+docs/local_entropy.md §6): alpha_u and d_at_onset null where not bracketed (converged
+false); stderr null (deterministic quadrature); K null for K = infinity."""
 
 
 def _probe_schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
@@ -217,6 +237,7 @@ PROBE_SCHEMAS: dict[str, pa.Schema] = {
 SCHEMAS: dict[str, pa.Schema] = {"runs": RUNS_SCHEMA, "theory": THEORY_SCHEMA,
                                  "theory_curve": THEORY_CURVE_SCHEMA,
                                  "local_entropy_theory": LOCAL_ENTROPY_THEORY_SCHEMA,
+                                 "dense_breakup_theory": DENSE_BREAKUP_THEORY_SCHEMA,
                                  **PROBE_SCHEMAS}
 
 
@@ -225,14 +246,15 @@ class Provenance:
     """Where a file came from; stored as JSON in every file's schema metadata."""
 
     config_hash: str
-    package_version: str = field(default_factory=lambda: _version("relu-landscape"))
+    package_version: str = field(default_factory=lambda: dist_version("relu-landscape"))
     git_commit: str | None = field(default_factory=lambda: _git_commit())
-    torch_version: str | None = field(default_factory=lambda: _version("torch"))
-    ray_version: str | None = field(default_factory=lambda: _version("ray"))
+    torch_version: str | None = field(default_factory=lambda: dist_version("torch"))
+    ray_version: str | None = field(default_factory=lambda: dist_version("ray"))
     schema_version: int = SCHEMA_VERSION
 
 
-def _version(dist: str) -> str | None:
+def dist_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist``; None when it is not installed."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -468,7 +490,7 @@ def write_file(path: str | Path, table: str, rows: pa.Table) -> PurePath:
 
 
 def _file_meta() -> dict:
-    return {"schema_version": SCHEMA_VERSION, "package_version": _version("relu-landscape")}
+    return {"schema_version": SCHEMA_VERSION, "package_version": dist_version("relu-landscape")}
 
 
 def read_provenance(path: str | PurePath, fs: pafs.FileSystem | None = None) -> dict:

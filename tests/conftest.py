@@ -31,6 +31,14 @@ for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY",
     os.environ.setdefault(_key, _value)
 
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test processes share the cores: one torch thread each (two busy processes
+    # with a thread per core each ran many times slower than with one)
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nothing listens on right now."""
     with socket.socket() as s:
@@ -173,6 +181,16 @@ def tiny_spec_toml(out_backend: str = "ray", **grid) -> str:
     g = {"K": "{ sign = [1, 3], relu = [2] }", "weights": '["binary", "continuous"]',
          "n": "[11]", "alpha": "[0.1, 0.2]", "seeds": "3", **grid}
     lines = ["seed = 7", "[grid]", *[f"{k} = {v}" for k, v in g.items()],
-             "[solver.binary]", 'name = "sbpi"', "max_epochs = 200", "[solver.continuous]", "max_steps = 1500",
+             "[solver.binary]", 'name = "sbpi"', "max_epochs = 200",
+             "[solver.continuous]", "max_steps = 1500",
              "[execution]", f'backend = "{out_backend}"', "shard_size = 4"]
     return "\n".join(lines) + "\n"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), every test of
+    the scan engine and every test that starts Ray runs on one worker: they share that
+    worker's Ray session and would otherwise start a second Ray beside it."""
+    for item in items:
+        if item.get_closest_marker("ray") or item.path.parent.name == "scan":
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -15,7 +15,7 @@ import pytest
 from relu_landscape.cli import main
 
 HEADLINES = ["roofline_efficiency", "batched_vs_naive", "incremental_vs_recompute",
-             "scan_vs_ray_tune", "theory_table_seconds"]
+             "scan_vs_ray_tune", "theory_table_seconds", "compaction_speedup"]
 
 
 @pytest.mark.slow

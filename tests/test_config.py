@@ -9,7 +9,12 @@ import pytest
 
 from relu_landscape.cli import main
 from relu_landscape.config import load_config, validate
-from relu_landscape.scan.plan import cell_of, plan_shards, shard_size_for
+from relu_landscape.scan.plan import (
+    DEFAULT_SHARD_SIZE,
+    cell_of,
+    plan_shards,
+    shard_size_for,
+)
 
 GOOD = """
 seed = 1
@@ -105,7 +110,8 @@ def test_presets_are_valid(preset):
     assert set(g["K"]) == {"sign", "relu"}
     assert set(g["weights"]) == {"binary", "continuous"}
     size = shard_size_for(spec, "cpu")
-    assert size == raw["execution"]["shard_size"]
+    # a preset without a shard size takes it from the memory budget (the default here)
+    assert size == raw["execution"].get("shard_size", DEFAULT_SHARD_SIZE["cpu"])
     shards = plan_shards(spec, size)
     ids = [i for shard in shards for i in shard.ids]
     # every cell of the TOML's grid, N = K n, with exactly seed indices 0 .. seeds-1

@@ -11,7 +11,8 @@ from relu_landscape import stats
 
 
 def test_wilson_hand_computed():
-    # k = 8 of n = 10, z = 1.96: centre = (0.8 + 0.19208)/1.38416, half = 1.96*sqrt(0.016+0.009604)/1.38416
+    # k = 8 of n = 10, z = 1.96: centre = (0.8 + 0.19208)/1.38416,
+    # half = 1.96*sqrt(0.016+0.009604)/1.38416
     lo, hi = stats.wilson_interval(8, 10, z=1.96)
     centre = (0.8 + 1.96**2 / 20) / (1 + 1.96**2 / 10)
     half = 1.96 * math.sqrt(0.8 * 0.2 / 10 + 1.96**2 / 400) / (1 + 1.96**2 / 10)

@@ -1,4 +1,4 @@
-"""Figures of the report (matplotlib, Agg backend): one function per figure, shared style.
+"""Figures of the report (matplotlib, Agg backend): one function per figure, one style.
 
 Each function takes analysis frames and returns a matplotlib Figure; ``save`` writes
 a PNG and closes it. Axes carry units, error bars are 95% intervals (Wilson for
@@ -184,7 +184,7 @@ def _thresholds(ax, rows: pl.DataFrame, color: str) -> None:
         if not g.height:
             continue
         a = g["alpha_50"].to_numpy()
-        # Intervals are clipped at 0 and at 2 alpha_50 so a flat fit cannot hide the plot.
+        # Intervals are clipped at 0 and at 2 alpha_50: a flat fit cannot hide the plot.
         low = np.clip(np.nan_to_num(g["low"].to_numpy(), nan=a), 0, a)
         high = np.clip(np.nan_to_num(g["high"].to_numpy(), nan=a), a, 2 * a)
         ax.errorbar(
@@ -200,33 +200,38 @@ def _thresholds(ax, rows: pl.DataFrame, color: str) -> None:
         )
 
 
-def plot_finite_size(thr: pl.DataFrame) -> Figure:
-    """alpha_50 versus 1/N per (activation, weights, K, solver), 95% intervals."""
+def plot_finite_size(thr: pl.DataFrame, trend: pl.DataFrame) -> Figure:
+    """alpha_50 (95% intervals) versus N^-power for every group of ``trend``
+    (``capacity.finite_size_trend``), with the fitted line and alpha_50 at N = inf
+    (its 95% interval: 1.96 stderr) at N^-power = 0."""
     fig, axes = _grid(1, 1, width=6.0, height=4.0)
     ax = axes[0]
+    keys = ["activation", "weights", "K", "solver"]
+    powers = sorted(set(trend["power"].to_list()))
     ax.set(
-        xlabel="1/N (inverse number of weights)",
+        xlabel=" / ".join(f"N^-{p:g}" for p in powers) + " (N = number of weights)",
         ylabel="alpha_50 (patterns per weight)",
         title="finite-size trend of the algorithmic threshold",
     )
-    keys = ["activation", "weights", "K", "solver"]
-    for key, g in (
-        thr.filter(pl.col("alpha_50").is_finite())
-        .sort("N")
-        .group_by(keys, maintain_order=True)
-    ):
+    for i, fit in enumerate(trend.iter_rows(named=True)):
+        color = f"C{i % 10}"
+        g = thr.filter(
+            *(pl.col(k) == fit[k] for k in keys), pl.col("alpha_50").is_finite()
+        ).sort("N")
         a = g["alpha_50"].to_numpy()
         low = np.nan_to_num(g["low"].to_numpy(), nan=a)
         high = np.nan_to_num(g["high"].to_numpy(), nan=a)
-        ax.errorbar(
-            1 / g["N"].to_numpy(),
-            a,
-            yerr=np.stack([a - low, high - a]),
-            marker="o",
-            capsize=2,
-            label=" ".join(map(str, key)),
-        )
-    ax.set_xlim(left=0)
+        x = g["N"].to_numpy().astype(float) ** -fit["power"]
+        label = " ".join(str(fit[k]) for k in keys)
+        ax.errorbar(x, a, yerr=np.stack([a - low, high - a]), marker="o", ls="none",
+                    capsize=2, color=color, label=label)
+        line = np.linspace(0, x.max(), 50)
+        ax.plot(line, fit["alpha_50_inf"] + fit["slope"] * line, color=color, lw=1)
+        ax.errorbar([0], [fit["alpha_50_inf"]], yerr=[[1.96 * fit["stderr"]]],
+                    marker="s", mfc="white", capsize=3, color=color,
+                    label=f"{label}: N = inf, {fit['alpha_50_inf']:.3f} "
+                    f"+- {1.96 * fit['stderr']:.3f} (95%)")
+    ax.set_xlim(left=-0.005 * ax.get_xlim()[1])
     ax.legend(fontsize=7)
     return fig
 

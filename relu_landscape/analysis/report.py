@@ -1,4 +1,4 @@
-"""`relu-landscape report`: every analysis of one results directory as PNGs and report.md.
+"""`relu-landscape report`: every analysis of one results directory, PNGs and report.md.
 
 Reads OUT/runs (required), the probe tables and OUT/theory when present (the theory
 table is completed with the variants the figures need and stored back through
@@ -21,13 +21,16 @@ from relu_landscape.analysis import capacity, figures, geometry, theory_join
 from relu_landscape.errors import InvalidConfigError
 
 CAPTIONS = {
-    "capacity_vs_K": "Capacity versus K: RS theory (lines; dashed: K = inf, dotted: 1RSB) "
-    "and the measured alpha_50 with its 95% interval (points; bars "
+    "capacity_vs_K": "Capacity versus K: RS theory (lines; dashed: K = inf, dotted: "
+    "1RSB) and the measured alpha_50 with its 95% interval (points; bars "
     "clipped to [0, 2 alpha_50]).",
-    "p_solved": "P(solved) versus alpha with 95% Wilson intervals; dotted verticals: RS "
-    "alpha_c of each K; dashed (binary weights at small N): the exact P(solvable), "
+    "p_solved": "P(solved) versus alpha with 95% Wilson intervals; dotted verticals: "
+    "RS alpha_c of each K; dashed (binary weights at small N): the exact P(solvable), "
     "decided by enumerating every weight vector.",
-    "finite_size": "alpha_50 versus 1/N, 95% intervals.",
+    "finite_size": "alpha_50 versus N^-power with 95% intervals, the weighted "
+    "least-squares line alpha_50 = alpha_50_inf + slope N^-power and its value at "
+    "N = inf (square, 95% interval); power 1/2 unless stated "
+    "(relu_landscape.analysis.capacity.FSS_POWER).",
     "local_entropy": "Sampled local entropy (binary weights; mean over solutions where "
     "a neighbour was found, error bars one standard error) beside the Franz-Parisi "
     "and dense-region theory, the bound B(d), the finite-N ceiling and the sampling "
@@ -37,7 +40,7 @@ CAPTIONS = {
 
 @dataclass(frozen=True)
 class ReportResult:
-    """Where the report went: report.md, the PNGs written, the notes on skipped parts."""
+    """Where the report went: report.md, the PNGs written, notes on skipped parts."""
 
     path: Path
     figures: list[Path]
@@ -201,7 +204,7 @@ def write_report(
     alpha: float | None = None,
     load: float = 0.5,
 ) -> ReportResult:
-    """Run the analyses on results directory ``root``; write PNGs and report.md to ``out``.
+    """Run the analyses on results directory ``root``; write PNGs, report.md to ``out``.
 
     ``tie``/``precision``: theory conventions (docs/science.md §4). The geometry figures
     compare ReLU and sign units at equal alpha (``compare="alpha"``, the paper's choice:
@@ -245,13 +248,15 @@ def write_report(
         made.append(
             (
                 "finite_size",
-                figures.save(figures.plot_finite_size(thr), out / "finite_size.png"),
+                figures.save(
+                    figures.plot_finite_size(thr, trend), out / "finite_size.png"
+                ),
             )
         )
     else:
         notes.append(
-            "finite_size: every group has one N (or no finite alpha_50 interval "
-            "at two sizes); trend skipped"
+            "finite_size: no group has a finite alpha_50 interval at three sizes "
+            "or more; trend skipped"
         )
     probes, shown = _geometry(
         root, out, present, theory, Comparison(compare, alpha, load), precision, notes
@@ -357,7 +362,8 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present, shown) -
                 ]
         if name == "finite_size":
             lines += [
-                "Fit alpha_50 = alpha_50_inf + slope / N:",
+                "Weighted least-squares fit alpha_50 = alpha_50_inf + slope N^-power "
+                "(stderr inflated by sqrt(chi2/dof) when that exceeds 1):",
                 "",
                 *_md_table(trend),
                 "",

@@ -73,17 +73,35 @@ def wrong_fraction(h: Tensor, batch: TorchBatch, activation: str) -> Tensor:
 def weight_draw_errors(batch: TorchBatch, w: Tensor, activation: str) -> Tensor:
     """Error fraction [B, S] of perturbed weights w [B, S, K, n] on the training set.
 
-    One batched matrix product per call (no copy of the patterns per draw); exact on
-    +-1 weights and inputs (integers in float32).
+    One batched matrix product per chunk of instances (``model.chunk_rows``: the
+    float patterns and fields of a chunk at a time, no copy of the patterns per draw);
+    exact on +-1 weights and inputs (integers in float32).
     """
     B, S, K, n = w.shape
-    x = batch.xi.to(w.dtype).unflatten(-1, (K, n))
-    return wrong_fraction(torch.einsum("bpki,bski->bspk", x, w), batch, activation)
+    P = batch.y.shape[1]
+    row_bytes = (batch.xi_unique.element_size() + 4) * P * K * n + 8 * S * P * K
+    parts = []
+    for r in model.chunk_rows(B, row_bytes):
+        sub = batch.rows(r)
+        x = sub.xi.to(w.dtype).unflatten(-1, (K, n))
+        parts.append(wrong_fraction(torch.einsum("bpki,bski->bspk", x, w[r]), sub,
+                                    activation))
+    return torch.cat(parts)
 
 
-def normals(keys: list[int], block: int, shape: tuple[int, ...], device) -> Tensor:
-    """Standard normals [B, *shape] (float32) from block ``block`` of each key's stream."""
-    u = random_block(keys, block, shape, device).clamp(1e-300, 1 - 1e-16)
+def draw_chunks(batch: TorchBatch, draws: int) -> list[slice]:
+    """Chunks of instances (``model.chunk_rows``) whose ``draws`` weight draws fit in
+    ``model.WORK_BYTES``: per draw and weight the uniforms (float64), two argsort
+    ranks (int64) and the weights, and per draw the fields [P, K]."""
+    B, K, n = batch.w0.shape
+    return model.chunk_rows(B, draws * (32 * K * n + 8 * batch.y.shape[1] * K))
+
+
+def normals(keys: list[int], block: int, shape: tuple[int, ...], device,
+            rows: slice | None = None) -> Tensor:
+    """Standard normals [B, *shape] (float32) from block ``block`` of each key's stream
+    (``rows``: only those rows of the first axis, as ``random_block``)."""
+    u = random_block(keys, block, shape, device, rows).clamp(1e-300, 1 - 1e-16)
     return torch.special.ndtri(u).to(torch.float32)
 
 

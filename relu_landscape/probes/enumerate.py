@@ -71,12 +71,13 @@ class PartTables:
         B, K, n = batch.w0.shape
         Q = -(-n // _PART_BITS)
         b = -(-n // Q)
-        dev = batch.xi.device
-        v = torch.arange(1 << b, device=dev)
-        w = (((v[:, None] >> torch.arange(b, device=dev)) & 1) * 2 - 1).float()
-        x = torch.nn.functional.pad(batch.xi.float().unflatten(-1, (K, n)), (0, Q * b - n))
-        h = torch.einsum("vi,bpkqi->bkqvp", w, x.unflatten(-1, (Q, b)))
-        return PartTables(h if batch.xi.is_floating_point() else h.to(torch.int8), n, b)
+        xi = batch.xi_unique
+        v = torch.arange(1 << b, device=xi.device)
+        w = (((v[:, None] >> torch.arange(b, device=xi.device)) & 1) * 2 - 1).float()
+        x = torch.nn.functional.pad(xi.float().unflatten(-1, (K, n)), (0, Q * b - n))
+        h = torch.einsum("vi,bpkqi->bkqvp", w, x.unflatten(-1, (Q, b)))  # per matrix
+        h = h if xi.is_floating_point() else h.to(torch.int8)
+        return PartTables(h[batch.source], n, b)
 
     def rows(self, pick: Tensor) -> PartTables:
         return PartTables(self.h[pick], self.n, self.b)
@@ -127,8 +128,8 @@ def solvable(batch: TorchBatch, activation: str) -> Tensor:
     """
     B, K, n = batch.w0.shape
     tables = PartTables.of(batch)
-    found = torch.zeros(B, dtype=torch.bool, device=batch.xi.device)
-    active = torch.arange(B, device=batch.xi.device)
+    found = torch.zeros(B, dtype=torch.bool, device=batch.w0.device)
+    active = torch.arange(B, device=batch.w0.device)
     head = slice(None, _SCREEN)
     start = 0
     while start < 1 << (K * n) and len(active):
@@ -196,7 +197,7 @@ def pair_histogram(index: Tensor, N: int) -> Tensor:
 def landscape(batch: TorchBatch, reference: Tensor, activation: str) -> Landscape:
     """Enumerate all 2^N vectors of every instance; ``reference``: +-1 [B, K, n]."""
     B, K, n = batch.w0.shape
-    N, dev = K * n, batch.xi.device
+    N, dev = K * n, batch.w0.device
     tables = PartTables.of(batch)
     ref = weight_index(reference)
     P = batch.mask.sum(-1).double()

@@ -19,6 +19,7 @@ from relu_landscape.model import TorchBatch
 from relu_landscape.params import LocalEnergyParams
 from relu_landscape.probes.base import (
     ProbeResult,
+    draw_chunks,
     draw_mean,
     flip_draws,
     grid_rows,
@@ -45,12 +46,17 @@ def probe(batch: TorchBatch, solution: Tensor, *, activation: str, weights: str,
                        params.points)
     energy, overlap = [], []
     for g, x in enumerate(grid):
-        if weights == "continuous":
-            w = multiplicative_draws(solution, keys, g, S, float(x))
-        else:
-            w = flip_draws(solution, keys, g, S, round(x * N))
-        energy.append(weight_draw_errors(batch, w, activation))
-        overlap.append((w * solution[:, None]).sum((-2, -1)) / N)
+        e, q = [], []
+        for r in draw_chunks(batch, S):  # each instance's draws come from its own key
+            sol = solution[r]
+            if weights == "continuous":
+                w = multiplicative_draws(sol, keys[r], g, S, float(x))
+            else:
+                w = flip_draws(sol, keys[r], g, S, round(x * N))
+            e.append(weight_draw_errors(batch.rows(r), w, activation))
+            q.append((w * sol[:, None]).sum((-2, -1)) / N)
+        energy.append(torch.cat(e))
+        overlap.append(torch.cat(q))
     mean, stderr = draw_mean(torch.stack(energy, 1))
     # float32 renormalisation can put q a few ulp above 1 at s = 0
     q = np.clip(draw_mean(torch.stack(overlap, 1))[0], -1.0, 1.0)

@@ -22,13 +22,14 @@ from relu_landscape.model import TorchBatch
 from relu_landscape.params import LocalEntropyParams
 from relu_landscape.probes.base import (
     ProbeResult,
+    draw_chunks,
     flip_draws,
     grid_rows,
     weight_draw_errors,
 )
 from relu_landscape.stats import wilson_interval
 
-# Draws per batched product: bounds memory to B * _CHUNK * N weights and B*_CHUNK*P*K fields.
+# Draws per batched product (instances chunked by ``draw_chunks`` on top).
 _CHUNK = 512
 
 
@@ -38,8 +39,10 @@ def neighbour_hits(batch: TorchBatch, solution: Tensor, activation: str, keys: l
     hits = torch.zeros(solution.shape[0], dtype=torch.int64, device=solution.device)
     for c, start in enumerate(range(0, draws, _CHUNK)):
         block = D * (draws // _CHUNK + 1) + c
-        w = flip_draws(solution, keys, block, min(_CHUNK, draws - start), D)
-        hits += (weight_draw_errors(batch, w, activation) == 0).sum(-1)
+        S = min(_CHUNK, draws - start)
+        for r in draw_chunks(batch, S):  # each instance's draws come from its own key
+            w = flip_draws(solution[r], keys[r], block, S, D)
+            hits[r] += (weight_draw_errors(batch.rows(r), w, activation) == 0).sum(-1)
     return hits
 
 

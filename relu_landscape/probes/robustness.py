@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from relu_landscape import model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import RobustnessParams
 from relu_landscape.probes.base import (
@@ -19,41 +20,60 @@ from relu_landscape.probes.base import (
     draw_mean,
     grid_rows,
     normals,
-    wrong_fraction,
 )
 from relu_landscape.solvers.base import random_block
 
-# Draws handled per matrix product: bounds memory to B * _CHUNK * P * N floats.
+# Draws handled per matrix product (with instances and patterns chunked so that a
+# product's noisy patterns and uniforms stay within model.WORK_BYTES).
 _CHUNK = 8
 # Block numbers of setting g are g * _BLOCKS + chunk (draws <= 10_000 in params).
 _BLOCKS = 10_000 // _CHUNK + 1
 
 
 def noisy_patterns(batch: TorchBatch, keys: list[int], block: int, draws: int,
-                   p: float) -> Tensor:
-    """``draws`` noisy copies of the patterns, float32 [B, S, P, N].
+                   p: float, patterns: slice = slice(None)) -> Tensor:
+    """``draws`` noisy copies of the patterns ``patterns``, float32 [B, S, P', N].
 
     The noise is drawn pattern-major, [P, S, N], so that pattern mu's noise sits at the
     same place of its instance's stream whatever P the batch is padded to: an instance
-    gets the same numbers alone and beside instances of larger alpha.
+    gets the same numbers alone and beside instances of larger alpha, and a slice of
+    patterns reads its rows of the stream alone (``random_block``'s ``rows``).
     """
-    B, P, N = batch.xi.shape
-    x = batch.xi.to(torch.float32)[:, None]
-    if batch.xi.is_floating_point():
-        return x + p * normals(keys, block, (P, draws, N), x.device).transpose(1, 2)
-    flip = random_block(keys, block, (P, draws, N), x.device).transpose(1, 2) < p
-    return torch.where(flip, -x, x)
+    P, N = batch.y.shape[1], batch.xi_unique.shape[2]
+    x = batch.xi_unique[batch.source, patterns].to(torch.float32)[:, None]
+    if batch.xi_unique.is_floating_point():
+        z = normals(keys, block, (P, draws, N), x.device, patterns)
+        return x + p * z.transpose(1, 2)
+    u = random_block(keys, block, (P, draws, N), x.device, patterns)
+    return torch.where(u.transpose(1, 2) < p, -x, x)
 
 
 def correct_fraction(batch: TorchBatch, solution: Tensor, activation: str,
                      keys: list[int], block: int, draws: int, p: float) -> Tensor:
-    """Fraction of training patterns correct under noise of level p, [B, S]."""
+    """Fraction of training patterns correct under noise of level p, [B, S].
+
+    Computed in chunks of instances and of patterns (``model.chunk_rows``): the
+    uniforms, noisy patterns and fields of one chunk at a time, the error counts
+    summed over the pattern chunks.
+    """
     B, K, n = solution.shape
+    P = batch.y.shape[1]
     parts = []
     for c, start in enumerate(range(0, draws, _CHUNK)):
-        x = noisy_patterns(batch, keys, block * _BLOCKS + c, min(_CHUNK, draws - start), p)
-        h = torch.einsum("bspki,bki->bspk", x.unflatten(-1, (K, n)), solution)
-        parts.append(1 - wrong_fraction(h, batch, activation))
+        S = min(_CHUNK, draws - start)
+        # per (instance, pattern): uniforms (float64), flips, the noisy copy and its
+        # float32 result of where, and the pattern's gathered row
+        pattern_bytes = S * K * n * (8 + 1 + 4 + 4) + 5 * K * n
+        wrong = torch.zeros(B, S, dtype=torch.int64, device=solution.device)
+        for r in model.chunk_rows(B, P * pattern_bytes):
+            sub, rows = batch.rows(r), keys[r]
+            for q in model.chunk_rows(P, pattern_bytes * len(rows)):
+                x = noisy_patterns(sub, rows, block * _BLOCKS + c, S, p, q)
+                h = torch.einsum("bspki,bki->bspk", x.unflatten(-1, (K, n)), solution[r])
+                out = model.output_sum(h, activation)
+                bad = model.is_wrong(sub.y[:, None, q].to(out.dtype) * out)
+                wrong[r] += (bad & sub.mask[:, None, q]).sum(-1)
+        parts.append(1 - wrong / batch.mask.sum(-1, keepdim=True))
     return torch.cat(parts, 1)
 
 
@@ -66,6 +86,6 @@ def probe(batch: TorchBatch, solution: Tensor, *, activation: str, weights: str,
                                          params.draws, float(p))
                         for g, p in enumerate(grid)], 1)
     mean, stderr = draw_mean(frac)
-    noise = "gaussian" if batch.xi.is_floating_point() else "flip"
+    noise = "gaussian" if batch.xi_unique.is_floating_point() else "flip"
     return grid_rows({"noise": np.full(grid.shape, noise), "p": grid, "robustness": mean,
                       "robustness_stderr": stderr, "draws": np.full(grid.shape, params.draws)})

@@ -35,6 +35,7 @@ from relu_landscape.scan.plan import (
     Shard,
     cell_of,
     instances,
+    largest_instance_bytes,
     plan_shards,
     shard_size_for,
 )
@@ -165,11 +166,15 @@ def _preflight(spec: ScanSpec, out: store.Output) -> tuple[int, list[Shard] | No
 
 
 def _plan(
-    spec: ScanSpec, out: store.Output, size: int, provenance: store.Provenance
+    spec: ScanSpec, out: store.Output, size: int, provenance: store.Provenance,
+    budget: int | None = None,
 ) -> tuple[list[Shard], list[Shard]]:
     """(all shards, pending shards largest first) of ``spec`` at this shard size;
-    records the plan in ``OUT/scan.json``. Runs under the writer lock."""
-    _previous(out, spec)  # again: another scan may have written OUT meanwhile
+    records the plan in ``OUT/scan.json`` with the memory budget it came from (bytes
+    per worker, None when not measured) and the estimate per instance; a resumed
+    scan keeps its first record (None for scans from before the budget). Runs under
+    the writer lock."""
+    previous = _previous(out, spec)  # again: another scan may have written OUT since
     shards = plan_shards(spec, size)
     _check_no_strangers(shards, out)
     out.write_json(
@@ -177,6 +182,11 @@ def _plan(
         {
             "config_hash": spec.config_hash,
             "shard_size": size,
+            "memory": previous.get("memory") if previous else {
+                "budget_bytes": budget,
+                "fraction": spec.execution.memory_fraction,
+                "bytes_per_instance": largest_instance_bytes(spec),
+            },
             "spec": dataclasses.asdict(spec),
             "provenance": dataclasses.asdict(provenance),
         },
@@ -211,10 +221,11 @@ def run_scan(
         pool = None
         if todo is None or todo:  # work to do: connect first (device, address)
             pool = stack.enter_context(backend.connect(spec.execution))
-            size = size or shard_size_for(spec, pool.device_kind)
+            size = size or shard_size_for(spec, pool.device_kind, pool.memory_budget)
         stack.enter_context(store.WriterLock(target))
         provenance = store.Provenance(config_hash=spec.config_hash)
-        shards, todo = _plan(spec, target, size, provenance)
+        budget = getattr(pool, "memory_budget", None)
+        shards, todo = _plan(spec, target, size, provenance, budget)
         report = ScanReport(
             target.uri,
             len(shards),

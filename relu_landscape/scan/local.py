@@ -16,11 +16,16 @@ NODE_ID = "local"
 
 
 class LocalPool:
-    """Runs shards one after another in this process, on ``execution.device``."""
+    """Runs shards one after another in this process, on ``execution.device``.
+
+    memory_budget: bytes a shard may use (``runner.memory_budget``, the one worker
+    has the whole device)."""
 
     def __init__(self, execution: Execution):
         self.execution = execution
         self.device_kind = runner.pick_device(execution.device)
+        self.memory_budget = runner.memory_budget(self.device_kind,
+                                                  execution.memory_fraction)
 
     def run(
         self, shards: list[Shard], root: str, provenance: Provenance, events: Events

@@ -7,10 +7,12 @@ pattern matrix (alpha grid = prefixes). A shard's id is a content hash of its
 instances, its solver and probe settings and the result-schema version.
 
 Shard size is a number of instances: ``execution.shard_size``, or when that is 0 the
-default for the device type the workers use (``DEFAULT_SHARD_SIZE``: a GPU call is
-only efficient with a large batch, a CPU worker wants short shards for fine-grained
-resume and load balance). The size chosen is recorded in ``OUT/scan.json`` and reused
-on resume, since another size would plan other shards.
+largest size whose estimated memory (``bytes_per_instance`` of the grid's largest
+shape) fits the workers' memory budget, capped by the device type's default
+(``DEFAULT_SHARD_SIZE``: a GPU call is only efficient with a large batch, a CPU worker
+wants short shards for fine-grained resume and load balance). The size chosen is
+recorded in ``OUT/scan.json`` and reused on resume, since another size would plan
+other shards; the instances and their seeds never depend on it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from relu_landscape.instances import InstanceId
 from relu_landscape.store import SCHEMA_VERSION
 
 DEFAULT_SHARD_SIZE = {"cpu": 64, "cuda": 1024}
-"""Instances per shard when ``execution.shard_size`` is 0, by device type."""
+"""Most instances per shard when ``execution.shard_size`` is 0, by device type."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,62 @@ def instances(spec: ScanSpec) -> list[InstanceId]:
     ]
 
 
-def shard_size_for(spec: ScanSpec, device_kind: str) -> int:
-    """Instances per shard: ``execution.shard_size``, else the device type's default."""
-    return spec.execution.shard_size or DEFAULT_SHARD_SIZE[device_kind]
+def bytes_per_instance(K: int, N: int, P: int, inputs: str, solver: SolverSpec,
+                       probes: tuple[ProbeSpec, ...] = ()) -> int:
+    """Estimated device memory (bytes) one instance adds to a shard: an upper bound of
+    what grows with the batch, not the fixed chunked work (``model.WORK_BYTES``).
+
+    Terms: its pattern matrix counted as its own (int8 or float32), a transposed copy
+    (flip cache) and the float32 unit-major copy the training kernels read; weights
+    and optimiser state (32 bytes a weight per replica); the solver's per-(pattern,
+    unit) fields (float32 fields of every replica and their autograd temporaries for
+    descent, float64 messages and the ReLU output factor's quadrature for BP); the
+    walks' per-walker state and normals (the other probes work in chunks of
+    instances). bench's ``peak_bytes_per_instance`` measures it.
+    """
+    x = 1 if inputs == "binary" else 4
+    replicas = getattr(solver.params, "replicas", 1)
+    if solver.name == "bp":
+        Q, C = solver.params.quadrature, 2 ** (K - 1) if K <= 6 else 2
+        per_field = 8 * (32 + K + 4 * Q + 3 * C * Q)
+    else:
+        per_field = 64 * replicas
+    total = (2 * x + 4) * P * N + 32 * replicas * N + per_field * P * K
+    for probe in probes:
+        p = probe.params
+        if probe.name == "walks":
+            # flip cache per walker, the positions at every checkpoint, and one
+            # checkpoint's normals (continuous weights: float64 uniforms and float32)
+            stride = -(-p.steps // p.checkpoints)
+            total += p.walkers * (4 * P * (K + 3) + 4 * N * (p.checkpoints + 2)
+                                  + 12 * N * stride)
+        elif probe.name == "enumerate" and N <= p.max_N:
+            total += 2 * K * 4096 * P
+    return total
+
+
+def largest_instance_bytes(spec: ScanSpec) -> int:
+    """``bytes_per_instance`` of the grid's most demanding (shape, solver, P)."""
+    worst: dict[tuple, int] = {}
+    for i in instances(spec):
+        key = (i.weights, i.K, i.N)
+        worst[key] = max(worst.get(key, 0), i.P)
+    return max(
+        bytes_per_instance(K, N, P, spec.inputs, spec.solver_for(w), spec.probes)
+        for (w, K, N), P in worst.items()
+    )
+
+
+def shard_size_for(spec: ScanSpec, device_kind: str, budget: int | None = None) -> int:
+    """Instances per shard: ``execution.shard_size``, else as many as fit in
+    ``budget`` bytes (``largest_instance_bytes`` each), at least 1 and at most the
+    device type's default; the default when the budget is unknown (None)."""
+    if spec.execution.shard_size:
+        return spec.execution.shard_size
+    cap = DEFAULT_SHARD_SIZE[device_kind]
+    if budget is None:
+        return cap
+    return max(1, min(cap, budget // largest_instance_bytes(spec)))
 
 
 def plan_shards(spec: ScanSpec, size: int) -> list[Shard]:

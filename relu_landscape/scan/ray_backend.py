@@ -71,15 +71,7 @@ class ShardWorker:
     def ready(self) -> dict:
         """{"pid", "node_id"} of this worker, once it has checked that it can work:
         a GPU it holds is visible to torch, and it sees this scan's ``scan.json``."""
-        node = ray.util.get_node_ip_address()
-        gpus = ray.get_gpu_ids()
-        if gpus and runner.pick_device("auto") != "cuda":
-            raise DeviceError(
-                f"a Ray worker on node {node} holds GPU {gpus} but torch "
-                f"{runner.torch.__version__} there sees no CUDA device (a CPU-only torch "
-                "build or a driver problem); install a CUDA build of torch on the GPU "
-                "nodes, or run with --device cpu"
-            )
+        node = _check_gpu_visible()
         if self.device == "cuda":
             runner.pick_device("cuda")
         try:
@@ -123,11 +115,39 @@ def init_local(num_cpus: int | None = None) -> None:
     )
 
 
+BUDGET_WAIT_S = 120.0
+"""Longest wait for a GPU task to report its device's free memory (``RayPool``)."""
+
+
+def _check_gpu_visible() -> str:
+    """This worker's node address; ``DeviceError`` if it holds a GPU that torch there
+    cannot see (a CPU-only torch build or a driver problem)."""
+    node = ray.util.get_node_ip_address()
+    gpus = ray.get_gpu_ids()
+    if gpus and runner.pick_device("auto") != "cuda":
+        raise DeviceError(
+            f"a Ray worker on node {node} holds GPU {gpus} but torch "
+            f"{runner.torch.__version__} there sees no CUDA device (a CPU-only torch "
+            "build or a driver problem); install a CUDA build of torch on the GPU "
+            "nodes, or run with --device cpu"
+        )
+    return node
+
+
+def _gpu_budget(fraction: float, share: float) -> int:
+    _check_gpu_visible()
+    return runner.memory_budget("cuda", fraction, share)
+
+
 class RayPool:
     """Actors on the connected Ray cluster; ``device_kind`` is what they compute on.
 
     ``--device cuda`` asks for GPU actors even while the cluster has no GPU node yet
     (an autoscaler starts them); ``auto`` uses GPUs when the cluster has some.
+    ``memory_budget``: bytes one worker's shard may use. GPU: asked of one GPU task
+    (its free memory times ``gpus_per_worker``), None (the default shard size) when
+    no GPU answers within ``BUDGET_WAIT_S``. CPU: the cluster's Ray ``memory``
+    resource over the workers, or this machine's available RAM over them.
     """
 
     def __init__(self, execution: Execution):
@@ -150,6 +170,25 @@ class RayPool:
                 "when GPU nodes join (autoscaler)",
                 file=sys.stderr,
             )
+        self.memory_budget = self._budget(resources)
+
+    def _budget(self, resources: dict) -> int | None:
+        ex = self.execution
+        if not self.use_gpu:
+            ram = resources.get("memory") or runner.available_ram()
+            return int(ram * ex.memory_fraction / self.size)
+        task = ray.remote(_gpu_budget).options(num_gpus=ex.gpus_per_worker, num_cpus=0)
+        ref = task.remote(ex.memory_fraction, ex.gpus_per_worker)
+        ready, _ = ray.wait([ref], timeout=BUDGET_WAIT_S)
+        if not ready:
+            ray.cancel(ref, force=True)
+            return None
+        try:
+            return ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, ReluLandscapeError):  # the user's to fix: stop
+                raise exc.cause from None
+            raise
 
     def run(
         self, shards: list[Shard], root: str, provenance: Provenance, events: Events

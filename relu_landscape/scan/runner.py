@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 import torch
@@ -36,6 +38,31 @@ def pick_device(preference: str = "auto") -> str:
     return preference
 
 
+def available_ram() -> int:
+    """Bytes of RAM available to new allocations on this machine: MemAvailable of
+    /proc/meminfo (free plus reclaimable cache) where there is one, else the free
+    physical pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_budget(device_kind: str, fraction: float, share: float = 1.0) -> int:
+    """Bytes a shard may use on this machine: ``fraction`` of the free memory of the
+    current CUDA device (``torch.cuda.mem_get_info``) or of the available RAM, times
+    ``share``, this worker's part of it (several workers on one GPU or host)."""
+    if device_kind == "cuda":
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        free = available_ram()
+    return int(free * fraction * share)
+
+
 # Binary instances up to this N are also decided exactly (runs.solvable). Only the
 # instances the solver did not solve are enumerated; an unsolvable one at N = 24 takes
 # 6-8 s on one (shared) CPU core, one at N = 20 about 16 times less.
@@ -51,13 +78,8 @@ def exact_solvable(shard: Shard, batch: model.TorchBatch,
     out = solved.clone()
     pick = torch.nonzero(~solved).flatten()
     if len(pick):
-        out[pick] = enumeration.solvable(_rows(batch, pick), shard.activation)
+        out[pick] = enumeration.solvable(batch.rows(pick), shard.activation)
     return out.cpu().tolist()
-
-
-def _rows(batch: model.TorchBatch, pick: torch.Tensor) -> model.TorchBatch:
-    """The instances ``pick`` of ``batch`` as a batch of their own."""
-    return model.TorchBatch(batch.xi[pick], batch.y[pick], batch.mask[pick], batch.w0[pick])
 
 
 def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
@@ -68,7 +90,7 @@ def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
     keys = [stream_key(i, shard.solver.name) for i in ids]
     res = solve(batch, shard.activation, shard.solver.params, keys)
     with torch.no_grad():
-        stab = model.stability(res.weights, batch.xi, batch.y, shard.activation)
+        stab = batch.stability(res.weights, shard.activation)
         min_stab = torch.where(batch.mask, stab, torch.inf).min(-1).values
     P = [i.P for i in ids]
     runs = {
@@ -98,13 +120,41 @@ def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
     return {**tables, "runs": pa.Table.from_pydict(runs, schema=store.RUNS_SCHEMA)}
 
 
+RunShard = Callable[[Shard, str], dict[str, pa.Table]]
+
+
+def run_split(shard: Shard, device: str,
+              run: RunShard = run_shard) -> dict[str, pa.Table]:
+    """``run(shard, device)``; on a CUDA out-of-memory error, the two halves of the
+    shard's instances one after the other (recursively, down to one instance, which
+    re-raises), their tables concatenated in instance order.
+
+    Every instance gives the same numbers in any batch (the solvers' and probes'
+    contract), so the rows equal an unsplit run's but for ``wall_s`` and
+    ``batch_size``, which report the batch actually trained. ``run``: a seam for tests.
+    """
+    try:
+        return run(shard, device)
+    except torch.cuda.OutOfMemoryError:
+        if shard.size == 1:
+            raise
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    half = shard.size // 2
+    parts = [run_split(dataclasses.replace(shard, ids=ids), device, run)
+             for ids in (shard.ids[:half], shard.ids[half:])]
+    names = dict.fromkeys(name for part in parts for name in part)
+    return {name: pa.concat_tables([p[name] for p in parts if name in p])
+            for name in names}
+
+
 def probe_tables(shard: Shard, batch: model.TorchBatch, weights: torch.Tensor,
                  solved: torch.Tensor) -> dict[str, pa.Table]:
     """Run every configured probe that applies to the shard's weight type on its solved
     instances; one table per probe (none when no row), keyed by run_id."""
     pick = torch.nonzero(solved).flatten()
     ids: list[InstanceId] = [shard.ids[b] for b in pick.tolist()]
-    sub = _rows(batch, pick)
+    sub = batch.rows(pick)
     tables = {}
     for spec in shard.probes:
         probe = PROBES[spec.name]
@@ -133,7 +183,7 @@ def execute(shard: Shard, root: str, provenance: store.Provenance, *,
     torch.set_num_threads(torch_threads)
     dev = pick_device(device)
     started = time.perf_counter()
-    out = run_shard(shard, dev)
+    out = run_split(shard, dev)
     for name in sorted(out, key=lambda t: t == "runs"):
         store.write_shard(root, name, out[name], activation=shard.activation,
                           weights=shard.weights, K=shard.K, shard_id=shard.shard_id,

@@ -11,6 +11,7 @@ freezes once it has zero errors.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -20,7 +21,13 @@ from torch import Tensor
 from relu_landscape import model
 from relu_landscape.model import FlipCache, FlipProposal, TorchBatch
 from relu_landscape.params import AnnealParams
-from relu_landscape.solvers.base import SolveResult, finish, random_block
+from relu_landscape.solvers.base import (
+    SolveResult,
+    check_due,
+    compaction,
+    finish,
+    random_block,
+)
 
 
 def energy(cache: FlipCache, params: AnnealParams, n: int) -> Tensor:
@@ -85,16 +92,39 @@ def solve(
     started = time.perf_counter()
     B, K, n = batch.w0.shape
     dev = batch.w0.device
-    cache = model.flip_cache(batch.w0, batch.xi, batch.y, activation, batch.mask)
+    cache = model.flip_cache(batch.w0, batch.xi_unique, batch.y, activation, batch.mask,
+                             batch.source)
     e = energy(cache, params, n)
     solved = cache.wrong == 0
     steps = torch.zeros(B, dtype=torch.int64, device=dev)
+    # the results of all B chains; the state above holds the rows ``index`` only once
+    # finished chains are dropped (``base.compaction``)
+    index = torch.arange(B, device=dev)
+    out_w, out_steps = batch.w0.clone(), steps.clone()
     betas = np.geomspace(params.beta_start, params.beta_end, params.sweeps)
     for k, beta in enumerate(betas):
-        if bool(solved.all()):
+        # frozen chains (``sweep``) make the sweeps after a late check change nothing
+        done, keep = (compaction(solved) if k > 0 and check_due(k - 1, K * n)
+                      else (False, None))
+        if done:
             break
+        if keep is not None:
+            gone = index[solved]
+            out_w[gone], out_steps[gone] = cache.w[solved], steps[solved]
+            index, keys = index[keep], [keys[i] for i in keep.tolist()]
+            cache = _cache_rows(cache, keep)
+            e, solved, steps = e[keep], solved[keep], steps[keep]
         u = random_block(keys, k, (K * n, 2), dev)
         e = sweep(cache, e, solved, steps, float(beta), u, params)
         if progress is not None:
             progress((k + 1) / params.sweeps)
-    return finish(batch, activation, cache.w, steps, started)
+    out_w[index], out_steps[index] = cache.w, steps
+    return finish(batch, activation, out_w, out_steps, started)
+
+
+def _cache_rows(cache: FlipCache, keep: Tensor) -> FlipCache:
+    """The chains ``keep`` of a flip cache (the shared transposed patterns stay)."""
+    return dataclasses.replace(
+        cache, w=cache.w[keep], source=cache.source[keep], y=cache.y[keep],
+        mask=cache.mask[keep], h=cache.h[keep], out=cache.out[keep],
+        wrong=cache.wrong[keep])

@@ -36,7 +36,14 @@ from torch import Tensor
 from relu_landscape import model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import BPParams
-from relu_landscape.solvers.base import SolveResult, finish
+from relu_landscape.solvers.base import (
+    SolveResult,
+    back_shared,
+    check_due,
+    compaction,
+    finish,
+    shared_rows,
+)
 
 # above this K the 2^(K-1)-component mixture of the ReLU factor is replaced by one
 # Gaussian for the sum of all the other units (memory: B P 2^(K-1) Q)
@@ -57,7 +64,7 @@ def _count_pmf(p: Tensor) -> Tensor:
     """
     K = p.shape[-1]
     out = []
-    for l in range(K):
+    for l in range(K):  # noqa: E741 (unit index l, as in c_l and lambda_l)
         pmf = torch.zeros(*p.shape[:-1], K, dtype=p.dtype, device=p.device)
         pmf[..., 0] = 1
         for k in range(K):
@@ -135,7 +142,7 @@ def relu_channel(
     Z = torch.zeros_like(omega)
     Z1 = torch.zeros_like(omega)
     Z2 = torch.zeros_like(omega)
-    for l in range(K):
+    for l in range(K):  # noqa: E741 (unit index l, as in c_l and lambda_l)
         others = [k for k in range(K) if k != l]
         po, mo, vo = (x[..., others] for x in (p_on, mu_on, var_on))
         co = c[others]
@@ -178,19 +185,6 @@ def relu_channel(
     return g, Z2 / Z - g * g
 
 
-def _back(g: Tensor, xu: Tensor, source: Tensor, slot: Tensor) -> Tensor:
-    """sum_mu xi_mu,li g_mu,l [B, K, n] on the shared layout (transpose of dot_shared).
-
-    g: [B, P, K]; xu: unit-major patterns [S, K, n, P].
-    """
-    B, P, K = g.shape
-    S = xu.shape[0]
-    A = int(slot.max()) + 1
-    blocks = g.new_zeros(S, A, P, K).index_put((source, slot), g)
-    out = xu @ blocks.permute(0, 3, 2, 1)  # [S, K, n, A]
-    return out[source, :, :, slot]
-
-
 def solve(
     batch: TorchBatch,
     activation: str,
@@ -223,6 +217,11 @@ def solve(
     best = batch.w0.clone()
     solved = torch.zeros(B, dtype=torch.bool, device=dev)
     steps = torch.full((B,), params.max_steps, dtype=torch.int64, device=dev)
+    label, valid = batch.y, batch.mask
+    # the results of all B instances; the state above holds the rows ``index`` only
+    # once finished instances are dropped (``base.compaction``)
+    index = torch.arange(B, device=dev)
+    out_w, out_steps = best.clone(), steps.clone()
     for t in range(params.max_steps):
         V = (1 - m * m).mean(-1).to(torch.float64).clamp(min=1e-10)  # [B, K]
         h = model.dot_shared(m, xu, source, slot).to(torch.float64) / root_n
@@ -238,20 +237,32 @@ def solve(
         g = torch.where(mask, g, 0.0)
         dg = torch.where(mask, dg, 0.0)
         A = (-dg.sum(1) / n).to(m.dtype)  # [B, K]
-        H = _back(g.to(m.dtype), xu, source, slot) / root_n + A[..., None] * m + ext
+        H = back_shared(g.to(m.dtype), xu, source, slot) / root_n
+        H = H + A[..., None] * m + ext
         ext = (1 - math.exp(-params.rate * (t + 1))) * H
         m = params.damping * m + (1 - params.damping) * torch.tanh(H)
         w = torch.where(H >= 0, 1.0, -1.0).to(m.dtype)
         hw = model.dot_shared(w, xu, source, slot)
-        stab = batch.y * model.output_sum(hw, activation)
-        wrong = model.is_wrong(stab) & batch.mask
+        stab = label * model.output_sum(hw, activation)
+        wrong = model.is_wrong(stab) & valid
         newly = (wrong.sum(-1) == 0) & ~solved
         best = torch.where(newly[:, None, None], w, best)
         steps = torch.where(newly, t + 1, steps)
         solved |= newly
-        if bool(solved.all()):
+        done, keep = compaction(solved) if check_due(t, 1) else (False, None)
+        if done:
             break
+        if keep is not None:
+            gone = index[solved]  # finished: their result is final
+            out_w[gone], out_steps[gone] = best[solved], steps[solved]
+            index = index[keep]
+            state = (m, H, ext, g, best, steps, solved, y, mask, label, valid)
+            m, H, ext, g, best, steps, solved, y, mask, label, valid = (
+                a[keep] for a in state)
+            xu, source, slot = shared_rows(xu, source, slot, keep)
         if progress is not None and t % 50 == 0:
             progress(t / params.max_steps)
-    final = torch.where(solved[:, None, None], best, torch.where(H >= 0, 1.0, -1.0))
-    return finish(batch, activation, final, steps, started)
+    last = torch.where(H >= 0, 1.0, -1.0)
+    out_w[index] = torch.where(solved[:, None, None], best, last)
+    out_steps[index] = steps
+    return finish(batch, activation, out_w, out_steps, started)

@@ -24,7 +24,15 @@ from torch import Tensor
 from relu_landscape import model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import DescentParams
-from relu_landscape.solvers.base import SolveResult, finish, random_block
+from relu_landscape.solvers.base import (
+    SolveResult,
+    back_shared,
+    check_due,
+    compaction,
+    finish,
+    random_block,
+    shared_rows,
+)
 
 # A linear leak keeps a gradient on sign units that are confidently wrong, where tanh
 # has saturated; errors are still judged with the true sign.
@@ -134,18 +142,33 @@ def _centre(param: Parametrisation, v: Tensor) -> Tensor:
     return param.exact(param.coupled(v).mean(1))
 
 
-def _replica_dot(batch: TorchBatch) -> Callable[[Tensor], Tensor]:
-    """h [B, R, P, K] of weights [B, R, K, n] (any R): every replica of every instance
-    that shares a pattern matrix (the alphas of a seed) is served by one matmul."""
-    B, K, n = batch.w0.shape
-    xu, source, slot = batch.shared_patterns()
-    xu = model.unit_major(xu, K)
+class _SharedDot(torch.autograd.Function):
+    """``model.dot_shared`` with the weight gradient ``base.back_shared``, whose numbers
+    per instance do not depend on the batch's size (autograd's own do), so dropping
+    finished instances (``base.compaction``) changes no kept instance's trajectory."""
+
+    @staticmethod
+    def forward(ctx, w, xu, source, slot):
+        ctx.save_for_backward(xu, source, slot)
+        return model.dot_shared(w, xu, source, slot)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xu, source, slot = ctx.saved_tensors
+        return back_shared(grad, xu, source, slot), None, None, None
+
+
+def _replica_dot(xu: Tensor, source: Tensor,
+                 slot: Tensor) -> Callable[[Tensor], Tensor]:
+    """h [B, R, P, K] of weights [B, R, K, n] (any R) on the shared layout (unit-major
+    xu [S, K, n, P], source, slot [B]): every replica of every instance that shares a
+    pattern matrix (the alphas of a seed) is served by one matmul."""
 
     def dot(w: Tensor) -> Tensor:
-        R = w.shape[1]
+        B, R, K, n = w.shape
         reps = torch.arange(R, device=xu.device)
         rep_slot = (slot[:, None] * R + reps).reshape(-1)
-        h = model.dot_shared(w.reshape(B * R, K, n), xu, source.repeat_interleave(R),
+        h = _SharedDot.apply(w.reshape(B * R, K, n), xu, source.repeat_interleave(R),
                              rep_slot)
         return h.reshape(B, R, -1, K)
 
@@ -187,8 +210,9 @@ def descend(
     started = time.perf_counter()
     B, K, n = batch.w0.shape
     dev, R = batch.w0.device, coupling.replicas
-    dot = _replica_dot(batch)
-    y = batch.y.to(torch.float32)
+    xu, source, slot = batch.shared_patterns()
+    xu = model.unit_major(xu, K)
+    y, mask = batch.y.to(torch.float32), batch.mask
     z = random_block(keys, 0, (R, K, n, 2), dev) if R > 1 else None
     z = _box_muller(z).to(torch.float32) if z is not None else None
     v = param.init(batch.w0, z).requires_grad_(True)
@@ -196,9 +220,14 @@ def descend(
     best = batch.w0.clone()
     solved = torch.zeros(B, dtype=torch.bool, device=dev)
     steps = torch.full((B,), params.max_steps, dtype=torch.int64, device=dev)
+    # the results of all B instances; the state above holds the rows ``index`` only
+    # once finished instances are dropped (``base.compaction``)
+    index = torch.arange(B, device=dev)
+    out_w, out_steps = best.clone(), steps.clone()
+    dot = _replica_dot(xu, source, slot)
     growth = math.log(params.slope_end) / max(params.max_steps - 1, 1)
     for t in range(params.max_steps):
-        weight = batch.mask.to(torch.float32)
+        weight = mask.to(torch.float32)
         if params.batch_fraction < 1:
             u = random_block(keys, t + 1, (y.shape[1],), dev)
             weight = weight * (u < params.batch_fraction)
@@ -219,12 +248,14 @@ def descend(
         with torch.no_grad():
             centre = _centre(param, v)
             ch = h[:, 0] if R == 1 else dot(centre[:, None])[:, 0]
-            wrong = (model.is_wrong(y * model.output_sum(ch, activation)) & batch.mask).sum(-1)
+            stab = y * model.output_sum(ch, activation)
+            wrong = (model.is_wrong(stab) & mask).sum(-1)
             newly = (wrong == 0) & ~solved
             best = torch.where(newly[:, None, None], centre, best)
             steps = torch.where(newly, t, steps)
             solved |= newly
-        if bool(solved.all()):
+        done, keep = compaction(solved) if check_due(t, 1) else (False, None)
+        if done:
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -236,9 +267,30 @@ def descend(
             on_step(t)
         if progress is not None and t % 100 == 0:
             progress(t / params.max_steps)
+        if keep is not None:
+            gone = index[solved]  # finished: their result is final
+            out_w[gone], out_steps[gone] = best[solved], steps[solved]
+            index, keys = index[keep], [keys[i] for i in keep.tolist()]
+            y, mask, best, steps, solved = (
+                a[keep] for a in (y, mask, best, steps, solved))
+            xu, source, slot = shared_rows(xu, source, slot, keep)
+            dot = _replica_dot(xu, source, slot)
+            v, opt = _adam_rows(opt, v, keep, params.lr)
     with torch.no_grad():
-        final = torch.where(solved[:, None, None], best, _centre(param, v))
-    return finish(batch, activation, final, steps, started)
+        out_w[index] = torch.where(solved[:, None, None], best, _centre(param, v))
+    out_steps[index] = steps
+    return finish(batch, activation, out_w, out_steps, started)
+
+
+def _adam_rows(opt: torch.optim.Adam, v: Tensor, keep: Tensor,
+               lr: float) -> tuple[Tensor, torch.optim.Adam]:
+    """The parameter rows ``keep`` of v and an Adam on them that continues exactly where
+    ``opt`` was (its moments' rows, the same step count): Adam acts elementwise."""
+    state = opt.state[v]
+    v = v.detach()[keep].requires_grad_(True)
+    new = torch.optim.Adam([v], lr=lr)
+    new.state[v] = {k: s[keep] if s.dim() > 0 else s for k, s in state.items()}
+    return v, new
 
 
 def _box_muller(u: Tensor) -> Tensor:

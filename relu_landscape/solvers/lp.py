@@ -62,12 +62,14 @@ def solve(
         raise ValueError(
             f"lp solves only the perceptron (sign, K = 1); got {activation} K = {K}"
         )
-    xi = batch.xi.cpu().numpy().astype(np.float64)
+    xi = batch.xi_unique.cpu().numpy()
+    source = batch.source.cpu().numpy()
     y = batch.y.cpu().numpy().astype(np.float64)
     mask = batch.mask.cpu().numpy()
     w = batch.w0.clone()
     for b in range(B):
-        sol, t = max_margin(xi[b, mask[b]], y[b, mask[b]])
+        x = xi[source[b], mask[b]].astype(np.float64)
+        sol, t = max_margin(x, y[b, mask[b]])
         if t > 0:  # t <= 0 leaves w = 0 or worse: keep the (unsolved) start
             w[b, 0] = torch.from_numpy(sol).to(w)
         if progress is not None:

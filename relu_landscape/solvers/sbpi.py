@@ -35,14 +35,23 @@ from torch import Tensor
 from relu_landscape import model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import SBPIParams
-from relu_landscape.solvers.base import SolveResult, finish, random_block
+from relu_landscape.solvers.base import (
+    SolveResult,
+    check_due,
+    compaction,
+    finish,
+    random_block,
+)
 
 
 def _least_action_sign(t: Tensor, theta: float) -> tuple[Tensor, Tensor]:
     """Units to fix and barely right ones [B, K] from unit stabilities t."""
     K = t.shape[-1]
     deficit = (K + 1) // 2 - (t > 0).sum(-1, keepdim=True)
-    rank = torch.where(t > 0, math.inf, -t).argsort(-1).argsort(-1)
+    # stable sorts: units with equal |lambda| (integers, so ties are common) are
+    # ranked by index on every device
+    key = torch.where(t > 0, math.inf, -t)
+    rank = key.argsort(dim=-1, stable=True).argsort(dim=-1, stable=True)
     fix = (t <= 0) & (rank < deficit)
     barely = (deficit == 0) & (t > 0) & (t <= theta)
     return fix, barely
@@ -108,20 +117,37 @@ def solve(
     bound = params.max_state if params.max_state % 2 else params.max_state - 1
     w = batch.w0.clone()
     hs = w.clone()
-    rows = torch.arange(B, device=dev)
     sigma_all = batch.y.to(torch.float32)
-    solved = model.errors(w, batch.xi, batch.y, activation, batch.mask) == 0
+    solved = batch.errors(w, activation) == 0
     steps = torch.full((B,), params.max_epochs, dtype=torch.int64, device=dev)
     steps = torch.where(solved, 0, steps)
+    P = batch.mask.shape[1]
+    # the results of all B instances; the state holds the rows ``index`` of ``batch``
+    # (``part``) only once finished instances are dropped (``base.compaction``)
+    index = torch.arange(B, device=dev)
+    out_w, out_steps, part = w.clone(), steps.clone(), batch
     for epoch in range(params.max_epochs):
-        if bool(solved.all()):
+        # unsolved instances only move (``live``), so epochs after a late check
+        # change nothing
+        done, keep = (compaction(solved) if epoch > 0 and check_due(epoch - 1, P)
+                      else (False, None))
+        if done:
             break
-        u = random_block(keys, epoch, (batch.mask.shape[1], 2), dev)
-        order = torch.where(batch.mask, u[..., 0], 2.0).argsort(-1)
+        if keep is not None:
+            gone = index[solved]
+            out_w[gone], out_steps[gone] = w[solved], steps[solved]
+            index, part = index[keep], part.rows(keep)
+            keys = [keys[i] for i in keep.tolist()]
+            w, hs, sigma_all, solved, steps = (
+                a[keep] for a in (w, hs, sigma_all, solved, steps))
+        u = random_block(keys, epoch, (P, 2), dev)
+        # stable: the padding's equal keys keep their order on every device
+        order = torch.where(part.mask, u[..., 0], 2.0).argsort(dim=-1, stable=True)
+        rows = torch.arange(len(keys), device=dev)
         for t in range(order.shape[1]):
             mu = order[:, t]
-            live = batch.mask[rows, mu] & ~solved
-            x = batch.xi[rows, mu].to(torch.float32).reshape(B, K, n)
+            live = part.mask[rows, mu] & ~solved
+            x = part.xi_unique[part.source, mu].to(torch.float32).reshape(-1, K, n)
             present(
                 hs,
                 w,
@@ -133,11 +159,10 @@ def solve(
                 params,
                 bound,
             )
-        newly = (
-            model.errors(w, batch.xi, batch.y, activation, batch.mask) == 0
-        ) & ~solved
+        newly = (part.errors(w, activation) == 0) & ~solved
         steps = torch.where(newly, epoch + 1, steps)
         solved |= newly
         if progress is not None:
             progress((epoch + 1) / params.max_epochs)
-    return finish(batch, activation, w, steps, started)
+    out_w[index], out_steps[index] = w, steps
+    return finish(batch, activation, out_w, out_steps, started)

@@ -1,7 +1,11 @@
-"""Replica theory of the tree committee machine (docs/science.md §4), numpy + scipy only.
+"""Replica theory of the tree committee machine (docs/science.md §4); numpy, scipy.
 
-Conventions: sign units need K odd (K = 1 is the perceptron), ReLU units K even with
-readout +1 on the first K/2 units and -1 on the rest; K = math.inf is the wide limit.
+Conventions: the activations are those of relu_landscape.activations (sign units need
+K odd, K = 1 the perceptron; other odd g any K with readout +1; other g even K with
+readout +1 on the first K/2 units and -1 on the rest); K = math.inf is the wide limit.
+``kappa`` (capacity functions) is the stability margin: a pattern is stored when
+sigma Delta > kappa std(Delta) (docs/theory_activations.md); K = inf works for every
+registered g and kappa, finite K for sign, relu (kappa = 0) and linear.
 ``tie="error"`` (default) counts Delta = 0 as an error (Theta(0) = 0), ``"success"``
 as correct. ``precision`` is "fast", "default" (QMC stderr <= 0.3% of the value) or
 "high". Results are :class:`Estimate` (value, stderr; stderr 0.0 for closed forms and
@@ -14,6 +18,7 @@ quantity                   module
 =========================  ==============================
 H(x), quadrature, QMC      relu_landscape.theory.gauss
 G_E(q), kappa(q)           relu_landscape.theory.energetic
+kappa(q) of any g          relu_landscape.theory.kernels
 d(z) at the q -> 1 limit   relu_landscape.theory.distance
 RS capacity, q, s          relu_landscape.theory.rs
 1RSB capacity (K = inf)    relu_landscape.theory.rsb1
@@ -65,17 +70,26 @@ def rs_capacity(
     *,
     tie: str = "error",
     precision: str = "default",
+    kappa: float = 0.0,
 ) -> Estimate:
-    """RS capacity alpha_c (patterns per weight), docs/science.md §4.
+    """RS capacity alpha_c (patterns per weight) at margin kappa, docs/science.md §4.
 
     Continuous weights: 1 / E_z[d(z)^2] (sign: exact quadrature; ReLU: exact d(z),
-    angular quadrature at K = 2, QMC beyond, 2 pi / (pi - 1) at K = inf; sign at
-    K = inf: math.inf). Binary weights: the alpha where the RS entropy s = 0.
+    angular quadrature at K = 2, QMC beyond); at K = inf kappa'(1) alpha_G(kappa)
+    (ReLU 2 pi / (pi - 1), sign math.inf at kappa = 0). Binary weights: the alpha where
+    the RS entropy s = 0. kappa < 0 with continuous weights: RS is unstable (an upper
+    estimate; ``table.stability_note``).
     """
     _validate.check(
-        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+        activation=activation,
+        weights=weights,
+        K=K,
+        tie=tie,
+        precision=precision,
+        kappa=kappa,
+        allowed=_validate.REGISTERED,
     )
-    return _table.capacity(activation, weights, K, "RS", tie, precision)
+    return _table.capacity(activation, weights, K, "RS", tie, precision, kappa)
 
 
 def rsb1_capacity(
@@ -85,20 +99,27 @@ def rsb1_capacity(
     *,
     tie: str = "error",
     precision: str = "default",
+    kappa: float = 0.0,
 ) -> Estimate:
     """1RSB capacity (level "1RSB"), available for continuous weights at K = inf.
 
-    Kernel-mapped perceptron, q1 -> 1 with m / (1 - q1) fixed (rsb1.py); ReLU gives
-    about 2.664 (RS 2.934), sign units math.inf. ``tie`` and ``precision`` are
-    accepted for a uniform API and do not change the K = inf result.
+    Kernel-mapped perceptron at margin ``kappa``, q1 -> 1 with m / (1 - q1) fixed
+    (rsb1.py); ReLU gives about 2.664 (RS 2.934), sign units math.inf. ``tie`` and
+    ``precision`` are accepted for a uniform API and do not change the K = inf result.
     """
     _validate.check(
-        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+        activation=activation,
+        weights=weights,
+        K=K,
+        tie=tie,
+        precision=precision,
+        kappa=kappa,
+        allowed=_validate.REGISTERED,
     )
     problem = _table.rsb1_issue(weights, K)
     if problem:
         raise InvalidConfigError(problem)
-    return _table.capacity(activation, weights, K, "1RSB", tie, precision)
+    return _table.capacity(activation, weights, K, "1RSB", tie, precision, kappa)
 
 
 def rs_overlap(
@@ -109,8 +130,9 @@ def rs_overlap(
     *,
     tie: str = "error",
     precision: str = "default",
+    kappa: float = 0.0,
 ) -> Estimate:
-    """Typical RS overlap q(alpha) between two solutions in one group.
+    """Typical RS overlap q(alpha) between two solutions in one group (margin kappa).
 
     nan (with nan stderr) when no RS solution with q <= 0.995 exists at this alpha.
     """
@@ -121,8 +143,12 @@ def rs_overlap(
         tie=tie,
         precision=precision,
         alpha=alpha,
+        kappa=kappa,
+        allowed=_validate.REGISTERED,
     )
-    return _rs.typical_overlap(activation, weights, K, float(alpha), tie, precision)[0]
+    return _rs.typical_overlap(
+        activation, weights, K, float(alpha), tie, precision, float(kappa)
+    )[0]
 
 
 def rs_entropy(
@@ -132,12 +158,22 @@ def rs_entropy(
     *,
     tie: str = "error",
     precision: str = "default",
+    kappa: float = 0.0,
 ) -> Estimate:
     """RS entropy s(alpha) of binary weights (per weight, natural log; ln 2 at 0)."""
     _validate.check(
-        activation=activation, K=K, tie=tie, precision=precision, alpha=alpha
+        activation=activation,
+        weights="binary",
+        K=K,
+        tie=tie,
+        precision=precision,
+        alpha=alpha,
+        kappa=kappa,
+        allowed=_validate.REGISTERED,
     )
-    return _rs.typical_overlap(activation, "binary", K, float(alpha), tie, precision)[1]
+    return _rs.typical_overlap(
+        activation, "binary", K, float(alpha), tie, precision, float(kappa)
+    )[1]
 
 
 def energetic_term(
@@ -156,9 +192,17 @@ def energetic_term(
     derivative of a 7-node Chebyshev model on a window around q (same points).
     Kernel formula: G_E(q) = E_z ln H(-sqrt(Q / (1 - Q)) z), Q = kappa(q).
     """
-    _validate.check(activation=activation, K=K, tie=tie, precision=precision, q=q)
-    if K == math.inf or (activation == "sign" and K == 1):
-        kernel = activation if K == math.inf else "linear"  # K = 1: the perceptron
+    _validate.check(
+        activation=activation,
+        K=K,
+        tie=tie,
+        precision=precision,
+        q=q,
+        allowed=_validate.REGISTERED,
+    )
+    route = _energetic.exact_kernel(activation, K, 0.0, tie)
+    if route is not None:
+        kernel = route[0]  # K = 1 sign and linear at any K: the perceptron
         value = Estimate(_energetic.kernel_energetic(kernel, q))
         slope = Estimate(_energetic.kernel_energetic(kernel, q, derivative=True))
         return (value, slope) if derivative else value
@@ -180,8 +224,9 @@ def energetic_term(
 
 
 def kappa(activation: str, q):
-    """Wide-limit kernel kappa(q) of docs/science.md §4 (sign: (2/pi) arcsin q; relu)."""
-    _validate.check(activation=activation)
+    """Wide-limit kernel kappa(q) of docs/science.md §4 (sign: (2/pi) arcsin q; relu;
+    any registered g by quadrature, theory/kernels.py)."""
+    _validate.check(activation=activation, allowed=_validate.REGISTERED)
     return _energetic.kappa(activation, np.asarray(q, dtype=float))
 
 
@@ -193,11 +238,18 @@ def curve_table(
     *,
     tie: str = "error",
     precision: str = "default",
+    kappa: float = 0.0,
 ) -> list[dict]:
     """Rows {"alpha", "q", "q_stderr"} (+ "s", "s_stderr" for binary weights)."""
     alphas = list(alphas)
     _validate.check(
-        activation=activation, weights=weights, K=K, tie=tie, precision=precision
+        activation=activation,
+        weights=weights,
+        K=K,
+        tie=tie,
+        precision=precision,
+        kappa=kappa,
+        allowed=_validate.REGISTERED,
     )
     bad = [
         f"alphas contains {a!r}; every alpha must be a finite number > 0"
@@ -207,7 +259,7 @@ def curve_table(
     if bad:
         raise InvalidConfigError(bad)
     return _table.curve_rows(
-        activation, weights, K, alphas, tie=tie, precision=precision
+        activation, weights, K, alphas, tie=tie, precision=precision, margin=kappa
     )
 
 
@@ -247,6 +299,7 @@ def dense_local_entropy_curve(
     *,
     weights: str = "binary",
     damping: float = 0.5,
+    y: float = math.inf,
 ) -> list[dict]:
     """Local entropy of the densest regions (y -> infinity) at each distance d.
 
@@ -255,7 +308,10 @@ def dense_local_entropy_curve(
     0: quadrature); "p",
     "q1", "omega" = y (q1 - q0), "ph", "q0h", "delta" = y (q1h - q0h). The centre
     is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
-    is beyond the range in which the distance constraint binds.
+    is beyond the range in which the distance constraint binds. "d_zero_external":
+    where the external entropy of the y -> infinity curve reaches 0. A finite ``y``
+    (y > 1 real replicas, docs/local_entropy.md §7) gives ln Z(y) / (N y) instead,
+    with a "y" column, "q0", "q1h" and external_entropy nan.
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
@@ -264,4 +320,10 @@ def dense_local_entropy_curve(
             f"K={K!r} is not available for activation={activation!r} dense regions; "
             "choose K=inf (or K=1 for sign): finite K > 1 is not implemented"
         )
-    return _dense.curve_rows(activation, K, alpha, ds, damping=damping)
+    if not (isinstance(y, (int, float)) and y > 1):
+        raise InvalidConfigError(f"y={y!r} is not allowed; give y > 1 or inf")
+    if y == math.inf:
+        return _dense.curve_rows(activation, K, alpha, ds, damping=damping)
+    from relu_landscape.theory import dense_finite_y
+
+    return dense_finite_y.curve_rows(activation, K, alpha, ds, y, damping=damping)

@@ -1,4 +1,4 @@
-"""Local entropy of the densest regions, binary weights, y -> infinity (docs/science.md §5).
+"""Local entropy of the densest regions, binary weights, y -> inf (docs/science.md §5).
 
 Large-deviation measure Z = sum_{W~} N(W~, d)^y over binary centres W~, where
 N(W~, d) counts the solutions at normalised distance d (overlap p = 1 - 2d) from
@@ -20,6 +20,7 @@ q0h = 2 alpha dE F_E/d omega, delta = q0h + 2 alpha dE F_E/d q1.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from scipy import special
 
 from relu_landscape.theory.energetic import kappa, kappa_prime
 from relu_landscape.theory.franz_parisi import (
+    frozen,
     increasing_root,
     inverse_mills,
     kernel_name,
@@ -67,12 +69,15 @@ def kappa_second(kernel: str, q: float) -> float:
     return 0.0
 
 
+@functools.cache
 def _half_line() -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z >= 0 and weights of E_z f(|z|) (Gauss-Legendre on [0, _Z_MAX])."""
+    """Nodes z >= 0 and weights of E_z f(|z|) (Gauss-Legendre on [0, _Z_MAX]).
+
+    Cached: the saddle solvers call it thousands of times per curve."""
     v, w = np.polynomial.legendre.leggauss(_NZ)
     z = _Z_MAX * (v + 1.0) / 2.0
     w = w * _Z_MAX / 2.0 * 2.0 * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    return z, w
+    return frozen(z, w)
 
 
 def _largest_root(h: np.ndarray, delta: float) -> np.ndarray:
@@ -122,6 +127,12 @@ def _maximiser(h: np.ndarray, sigma: float, big_omega: float) -> np.ndarray:
     return a
 
 
+@functools.cache
+def _hermite() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights of E_z (cached, as ``_half_line``)."""
+    return frozen(*hermite_1d(_NZ))
+
+
 @dataclass(frozen=True)
 class _Laplace:
     """The Laplace point of the energetic term on the Hermite nodes z (weights w):
@@ -139,13 +150,14 @@ class _Laplace:
 
     @staticmethod
     def at(kernel: str, q1: float, omega: float) -> _Laplace:
-        z, w = hermite_1d(_NZ)
+        z, w = _hermite()
         big_q1 = float(kappa(kernel, q1))
         big_omega = float(kappa_prime(kernel, q1)) * omega
         sigma = math.sqrt(1.0 - big_q1)
         h = math.sqrt(big_q1) * z
         a = _maximiser(h, sigma, big_omega)
-        return _Laplace(z, w, big_q1, big_omega, sigma, a, sigma * a - h, inverse_mills(a))
+        s, r = sigma * a - h, inverse_mills(a)
+        return _Laplace(z, w, big_q1, big_omega, sigma, a, s, r)
 
 
 def energetic(kernel: str, q1: float, omega: float) -> tuple[float, float, float]:
@@ -216,14 +228,19 @@ def entropic_external(q0h: float, delta: float, ph: float, q1: float) -> float:
 def energetic_external(kernel: str, q1: float, omega: float) -> float:
     """1/y coefficient of the energetic term (K = 1, K = inf), per pattern.
 
-    E_z[-ln(1 - Omega L''(h + s*)) / 2 - z s* / (2 sqrt(Q1))], L = ln Phi(. / sigma):
-    the Gaussian fluctuations of the Laplace integral and the shift of
-    sqrt(Q0) z = sqrt(Q1 - Omega / y) z (docs/local_entropy.md §5).
+    E_z[-ln(1 - Omega L''(h + s*)) / 2 - z s* / (2 sqrt(Q1))
+        - kappa''(q1) omega^2 s*^2 / (4 Omega^2)],  L = ln Phi(. / sigma):
+    the Gaussian fluctuations of the Laplace integral, the shift of
+    sqrt(Q0) z = sqrt(Q1 - Omega / y) z, and the curvature of the kernel
+    (y (Q1 - Q0) = Omega - kappa''(q1) omega^2 / (2y); 0 for the perceptron),
+    docs/local_entropy.md §5.
     """
     lp = _Laplace.at(kernel, q1, omega)
     second = -lp.r * (lp.a + lp.r) / lp.sigma**2
     fluct = -0.5 * np.log(1.0 - lp.big_omega * second)
-    return float(lp.w @ (fluct - lp.z * lp.s / (2.0 * math.sqrt(lp.big_q1))))
+    shift = -lp.z * lp.s / (2.0 * math.sqrt(lp.big_q1))
+    curvature = -kappa_second(kernel, q1) * omega**2 * lp.s**2 / (4.0 * lp.big_omega**2)
+    return float(lp.w @ (fluct + shift + curvature))
 
 
 def _solve_ph(q0h: float, delta: float, p: float, guess: float) -> float | None:
@@ -299,6 +316,38 @@ def external_entropy(kernel: str, alpha: float, sd: DenseSaddle) -> float:
     return entropic_part + alpha * energetic_external(kernel, sd.q1, sd.omega)
 
 
+def binding_end(activation: str, K: float, alpha: float) -> float:
+    """d_max = (1 - E_z |tanh(sqrt(qh) z)|) / 2: the end of the binding range.
+
+    As ph -> 0 the dense saddle tends to the RS equilibrium of theory I (q1 -> q,
+    omega -> 0, phi -> s(alpha)) and the best centre is the clipped centre of mass
+    sign(tanh(sqrt(qh) z)) of the solution space, at overlap E|tanh| with each
+    solution; the external entropy vanishes there (docs/local_entropy.md §5).
+    """
+    from relu_landscape.theory import rs_overlap
+    from relu_landscape.theory.rs import conjugate_overlap
+
+    qh = conjugate_overlap(rs_overlap(activation, "binary", K, alpha).value)
+    z, w = _half_line()
+    return 0.5 * (1.0 - float(w @ np.tanh(math.sqrt(qh) * z)))
+
+
+def external_zero(rows: list[dict], d_max: float) -> float:
+    """The d where the external entropy reaches zero along converged ``rows``.
+
+    Sigma < 0 along the binding branch, rising to 0 at d_max (observed for every
+    supported variant, tests): then d_max. Should a row have Sigma > 0, the first
+    sign change in d, by linear interpolation between the bracketing rows.
+    """
+    good = sorted(
+        (r["d"], r["external_entropy"]) for r in rows if r["converged"]
+    )
+    for (d0, s0), (d1, s1) in zip(good, good[1:], strict=False):
+        if s0 < 0 <= s1 or s1 < 0 <= s0:
+            return d0 + (d1 - d0) * s0 / (s0 - s1)
+    return d_max
+
+
 def curve_rows(
     activation: str,
     K: float,
@@ -312,7 +361,9 @@ def curve_rows(
 
     Continuation from the largest d downwards in steps of at most ``max_step`` in
     p; the first point (and any point after a failure) starts from q1 = p^2,
-    omega = 1.
+    omega = 1. Every row carries the curve's ``d_zero_external`` (external_zero):
+    rows below it have Sigma < 0, so RS counts fewer than one such region and
+    overestimates the dense regions there.
     """
     kernel = kernel_name(activation, K)
     p_first = 1.0 - 2.0 * max(ds)
@@ -347,4 +398,5 @@ def curve_rows(
                 },
             }
         )
-    return rows
+    d_zero = external_zero(rows, binding_end(activation, K, alpha))
+    return [{**row, "d_zero_external": d_zero} for row in rows]

@@ -1,4 +1,5 @@
-"""Franz-Parisi local entropy around a typical solution, binary weights (docs/science.md §5).
+"""Franz-Parisi local entropy around a typical solution, binary weights
+(docs/science.md §5).
 
 A reference W~ is drawn uniformly among the solutions (RS overlap q0, conjugate qh0
 from ``rs.py``); W is a solution at normalised Hamming distance d, overlap p = 1 - 2d.
@@ -21,6 +22,7 @@ d0 = (1 - q0)/2 where Phi = s(alpha).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +34,8 @@ from relu_landscape.errors import InvalidConfigError
 from relu_landscape.theory import committee_fields, validate
 from relu_landscape.theory.energetic import kappa, kappa_prime, relu_cells
 from relu_landscape.theory.estimate import Estimate, root_with_batches
-from relu_landscape.theory.gauss import hermite_1d, qmc_points
+from relu_landscape.theory.gauss import hermite_1d as _hermite_nodes
+from relu_landscape.theory.gauss import qmc_points
 from relu_landscape.theory.rs import _entropic as rs_entropic
 from relu_landscape.theory.rs import along_root, conjugate_overlap, typical_overlap
 
@@ -55,6 +58,26 @@ class Saddle:
     local_entropy: float
     converged: bool
     iterations: int  # update evaluations spent by the solver
+
+
+@functools.cache
+def hermite_1d(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """gauss.hermite_1d, cached (read-only): the saddle solvers need it thousands of
+    times."""
+    return frozen(*_hermite_nodes(n))
+
+
+@functools.cache
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1], cached (read-only)."""
+    return frozen(*np.polynomial.legendre.leggauss(n))
+
+
+def frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays made read-only (they are shared by a cache)."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 def kernel_name(activation: str, K: float) -> str:
@@ -93,7 +116,7 @@ def truncated_nodes(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Gauss-Legendre on [max(c, -9), max(c, 0) + 9] with the truncated density as
     weight (the mass outside is below e^-40); first two moments exact to ~1e-10.
     """
-    v, wv = np.polynomial.legendre.leggauss(_NU)
+    v, wv = _legendre(_NU)
     lo = np.maximum(c, -9.0)[:, None]
     width = np.maximum(c, 0.0)[:, None] + 9.0 - lo
     x = lo + width * (v + 1.0) / 2.0
@@ -310,7 +333,7 @@ class FieldPoints:
     batches: int
 
     @classmethod
-    def sobol(cls, K: int, log2_n: int, batches: int, seed: int = 0) -> "FieldPoints":
+    def sobol(cls, K: int, log2_n: int, batches: int, seed: int = 0) -> FieldPoints:
         pts = qmc_points(4 * K, log2_n, batches, seed=seed)
         flat = pts.z.reshape(-1, 4 * K)
         return cls(

@@ -1,4 +1,6 @@
-"""Replica-symmetric (RS) capacity, typical overlap and binary entropy (docs/science.md §4).
+"""Replica-symmetric (RS) capacity, typical overlap, binary entropy.
+
+docs/science.md §4.
 
 Continuous weights: phi(q) = (1/2)[ln(1-q) + q/(1-q)] + alpha G_E(q); the typical
 overlap solves q / (2 (1-q)^2) + alpha G_E'(q) = 0 and the capacity is the alpha
@@ -22,11 +24,18 @@ from collections.abc import Callable
 import numpy as np
 from scipy import integrate, optimize
 
+from relu_landscape import activations
 from relu_landscape.theory.distance import (
     relu_distance_sq,
     sign_mean_distance_sq,
 )
-from relu_landscape.theory.energetic import EnergeticModel, kappa_prime
+from relu_landscape.theory.energetic import (
+    EnergeticModel,
+    exact_kernel,
+    kappa_prime,
+    kernel_energetic,
+    sign_needed,
+)
 from relu_landscape.theory.estimate import Estimate, from_batches, root_with_batches
 from relu_landscape.theory.gauss import (
     PRECISIONS,
@@ -34,6 +43,7 @@ from relu_landscape.theory.gauss import (
     hermite_points,
     qmc_points,
 )
+from relu_landscape.theory.kernels import gardner_capacity
 
 Residual = Callable[[float, np.ndarray, np.ndarray], np.ndarray]
 # Coarse intervals searched in turn for a sign change of the residual.
@@ -52,22 +62,32 @@ def gauss_points(activation: str, K: int, precision: str, log2_n: int) -> GaussP
 
 
 def continuous_capacity(
-    activation: str, K: float, tie: str, precision: str
+    activation: str, K: float, tie: str, precision: str, margin: float = 0.0
 ) -> Estimate:
     """RS capacity of continuous weights, alpha_c = 1 / E_z[d(z)^2].
 
-    sign: exact 1-D quadrature for any odd K, inf at K = inf. ReLU: 2 kappa'(1) =
-    2 pi / (pi - 1) at K = inf; angular quadrature at K = 2; randomised QMC beyond,
-    with points added until stderr / value <= the precision's target (``converged``
-    False when the point cap is reached first).
+    Exact route (K = inf, linear, the perceptron; ``exact_kernel``): alpha_c =
+    kappa'(1) alpha_G(margin), alpha_G Gardner's (docs/theory_activations.md §3):
+    ReLU 2 pi / (pi - 1) at margin 0, sign inf. sign at finite K: exact 1-D
+    quadrature for the vote the margin asks (inf when every output is stored, 0
+    when none is). ReLU: angular quadrature at K = 2 with margin 0 (the region is
+    a cone), randomised QMC otherwise, with points added until stderr / value <=
+    the precision's target (``converged`` False when the point cap is reached
+    first).
     """
-    if K == math.inf:
+    route = exact_kernel(activation, K, margin, tie)
+    if route is not None:
+        kernel, kernel_margin = route
         return Estimate(
-            math.inf if activation == "sign" else 2.0 * float(kappa_prime("relu", 1.0))
+            float(kappa_prime(kernel, 1.0)) * gardner_capacity(kernel_margin)
         )
     if activation == "sign":
-        return Estimate(1.0 / sign_mean_distance_sq(int(K)))
-    if K == 2:
+        need = sign_needed(int(K), margin, tie)
+        if need < 1 or need > K:
+            return Estimate(math.inf if need < 1 else 0.0)
+        return Estimate(1.0 / sign_mean_distance_sq(int(K), need))
+    theta = margin * activations.get("relu").field_std * math.sqrt(K)
+    if K == 2 and theta == 0:  # a cone: d^2 = r^2 d(angle)^2
 
         def on_circle(theta: float) -> float:
             z = np.array([[math.cos(theta), math.sin(theta)]])
@@ -90,7 +110,7 @@ def continuous_capacity(
     log2_n = prec.log2_n + 4
     while True:
         pts = qmc_points(int(K), log2_n, prec.batches, seed=int(K))
-        mean = from_batches(pts.batch_means(relu_distance_sq(pts.z, tie)))
+        mean = from_batches(pts.batch_means(relu_distance_sq(pts.z, tie, theta)))
         alpha = 1.0 / mean.value
         stderr = alpha * mean.stderr / mean.value  # delta method
         precise = stderr <= prec.rel_target * alpha
@@ -167,6 +187,7 @@ def solve_overlap(
     precision: str,
     residual: Residual,
     final: Callable[[float, np.ndarray, EnergeticModel], tuple[Estimate, ...]],
+    margin: float = 0.0,
 ) -> tuple[Estimate, ...] | None:
     """Solve residual(q, G_E, G_E') = 0 for the overlap q* and return ``final(...)``.
 
@@ -177,8 +198,8 @@ def solve_overlap(
     (e.g. alpha beyond the range where the RS solution exists).
     """
     prec = PRECISIONS[precision]
-    if K == math.inf or (activation == "sign" and K == 1):
-        model = EnergeticModel(activation, K, tie, 0.0, 1.0)
+    if exact_kernel(activation, K, margin, tie) is not None:
+        model = EnergeticModel(activation, K, tie, 0.0, 1.0, margin=margin)
         root = _locate(residual, model, 1e-9, 0.9999)
         return None if root is None else final(root, np.array([root]), model)
     log2_n = prec.log2_n
@@ -186,7 +207,7 @@ def solve_overlap(
     for lo, hi, nodes in _STAGE1:
         coarse = gauss_points(activation, int(K), precision, log2_n - 2)
         model = EnergeticModel(
-            activation, K, tie, lo, hi, nodes, coarse, prec.lattice // 2
+            activation, K, tie, lo, hi, nodes, coarse, prec.lattice // 2, margin
         )
         root = _locate(residual, model, lo, hi)
         if root is not None:
@@ -197,7 +218,9 @@ def solve_overlap(
     while True:
         points = gauss_points(activation, int(K), precision, log2_n)
         lo, hi = max(0.0, root - width), min(1.0 - 1e-9, root + width)
-        model = EnergeticModel(activation, K, tie, lo, hi, 7, points, prec.lattice)
+        model = EnergeticModel(
+            activation, K, tie, lo, hi, 7, points, prec.lattice, margin
+        )
         try:
             q_star, q_batches = root_with_batches(
                 lambda q, model=model: residual(q, *model(q)), lo, hi
@@ -232,8 +255,17 @@ def along_root(
     return from_batches(at_root + slope * (q_batches - q_star))
 
 
-def binary_capacity(activation: str, K: float, tie: str, precision: str) -> Estimate:
-    """RS capacity of binary weights: the alpha where the RS entropy s reaches 0."""
+def binary_capacity(
+    activation: str, K: float, tie: str, precision: str, margin: float = 0.0
+) -> Estimate:
+    """RS capacity of binary weights: the alpha where the RS entropy s reaches 0.
+
+    sign at finite K: inf when the margin stores every output, 0 when it stores none.
+    """
+    if activation == "sign" and K != math.inf:
+        need = sign_needed(int(K), margin, tie)
+        if need < 1 or need > K:
+            return Estimate(math.inf if need < 1 else 0.0)
 
     def entropy(q: float, value: np.ndarray, slope: np.ndarray) -> np.ndarray:
         return _binary_saddle(q, (value, slope))[1]
@@ -245,13 +277,28 @@ def binary_capacity(activation: str, K: float, tie: str, precision: str) -> Esti
             along_root(lambda q: _binary_saddle(q, model(q))[0], q_star, q_batches),
         )
 
-    found = solve_overlap(activation, K, tie, precision, entropy, final)
+    found = solve_overlap(activation, K, tie, precision, entropy, final, margin)
+    if found is not None:
+        return found[0]
+    route = exact_kernel(activation, K, margin, tie)
+    if route is not None and abs(float(kappa_prime(route[0], 0.0))) < 1e-12:
+        # an even kernel (quadratic): kappa'(0) = 0 makes q = qh = 0 a saddle at every
+        # alpha, with s = ln 2 + alpha G_E(0); no q > 0 branch reached s = 0, so the
+        # capacity is this branch's (the annealed value, docs/theory_activations.md §4)
+        at_zero = kernel_energetic(route[0], 0.0, margin=route[1])
+        return Estimate(-math.log(2.0) / at_zero)
     # no zero of s in q <= 0.995: a failure of the search, not a capacity
-    return Estimate(math.nan, math.nan, converged=False) if found is None else found[0]
+    return Estimate(math.nan, math.nan, converged=False)
 
 
 def typical_overlap(
-    activation: str, weights: str, K: float, alpha: float, tie: str, precision: str
+    activation: str,
+    weights: str,
+    K: float,
+    alpha: float,
+    tie: str,
+    precision: str,
+    margin: float = 0.0,
 ) -> tuple[Estimate, Estimate | None]:
     """(q(alpha), s(alpha) or None for continuous weights); nan when no RS root."""
     if weights == "continuous":
@@ -276,7 +323,7 @@ def typical_overlap(
 
         return overlap, along_root(entropy, q_star, q_batches)
 
-    found = solve_overlap(activation, K, tie, precision, residual, final)
+    found = solve_overlap(activation, K, tie, precision, residual, final, margin)
     if found is None:
         nan = Estimate(math.nan, math.nan)
         return nan, (None if weights == "continuous" else nan)

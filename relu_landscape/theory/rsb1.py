@@ -7,11 +7,12 @@ fixed (m -> 0) the free entropy is Phi(q0, x) / (1 - q1) + O(ln(1 - q1)), where
 
     Phi = (1/2)[ln(1 + x (1-q0)) / x + q0 / (1 + x (1-q0))]
           + (alpha / x) E_z0 ln E_z1 exp(-(x~/2) y^2 Theta(-y)),
-    y = sqrt(Q0) z0 + sqrt(1 - Q0) z1,  Q0 = kappa(q0),  x~ = x / kappa'(1)
+    y = sqrt(Q0) z0 + sqrt(1 - Q0) z1 - kappa_m,  Q0 = kappa(q0),  x~ = x / kappa'(1)
 
 (1 - kappa(q1) ~ kappa'(1) (1 - q1)). The capacity is the alpha at which Phi,
 extremised over (q0, x), vanishes: the stationary value of alpha(q0, x) = -S / E.
-At q0 -> 1 it reduces to RS, alpha = 2 kappa'(1); the linear kernel gives 2.
+At q0 -> 1 it reduces to RS, alpha = kappa'(1) alpha_G(kappa_m); the linear kernel
+gives Gardner's 2 at margin kappa_m = 0 (docs/theory_activations.md §4).
 Note: the issue text says "m (1 - q1) held fixed"; the leading 1/(1 - q1) term
 exists only for m / (1 - q1) fixed, which is what is used here.
 """
@@ -33,15 +34,16 @@ def _entropic(q0: float, x: float) -> float:
     return 0.5 * (math.log1p(x * (1.0 - q0)) / x + q0 / scale)
 
 
-def _energetic(activation: str, q0: float, x: float) -> float:
-    """Coefficient E of alpha / (1 - q1): (1/x) E_z0 ln(inner), inner in closed form."""
+def _energetic(activation: str, q0: float, x: float, margin: float = 0.0) -> float:
+    """Coefficient E of alpha / (1 - q1): (1/x) E_z0 ln(inner), inner in closed form
+    (the field y is measured from the margin: y - margin enters as y did)."""
     big_q = float(kappa(activation, q0))
     xt = x / float(kappa_prime(activation, 1.0))
     sigma = math.sqrt(max(1.0 - big_q, 1e-300))
     grow = 1.0 + xt * sigma * sigma
 
     def integrand(z0: float) -> float:
-        mu = math.sqrt(big_q) * z0
+        mu = math.sqrt(big_q) * z0 - margin
         log_in = (
             special.log_ndtr(-mu / (sigma * math.sqrt(grow)))
             - xt * mu * mu / (2 * grow)
@@ -51,16 +53,18 @@ def _energetic(activation: str, q0: float, x: float) -> float:
         return float(log_inner) * math.exp(-z0 * z0 / 2) / math.sqrt(2 * math.pi)
 
     opts = {"epsabs": 1e-13, "epsrel": 1e-11, "limit": 400}
+    # the integrand's layer sits where the mean field crosses the margin
+    split = min(39.0, max(-39.0, margin / math.sqrt(max(big_q, 1e-300))))
     total = (
-        integrate.quad(integrand, -40, 0, **opts)[0]
-        + integrate.quad(integrand, 0, 40, **opts)[0]
+        integrate.quad(integrand, -40, split, **opts)[0]
+        + integrate.quad(integrand, split, 40, **opts)[0]
     )
     return total / x
 
 
-def rsb1_alpha(activation: str, q0: float, x: float) -> float:
+def rsb1_alpha(activation: str, q0: float, x: float, margin: float = 0.0) -> float:
     """alpha(q0, x) = -S / E, the load at which the leading coefficient vanishes."""
-    return -_entropic(q0, x) / _energetic(activation, q0, x)
+    return -_entropic(q0, x) / _energetic(activation, q0, x, margin)
 
 
 @dataclass(frozen=True)
@@ -84,21 +88,25 @@ _STARTS = ((0.0, 0.0), (1.0, 2.5), (2.5, 1.0))
 _AGREE = 1e-6
 
 
-def rsb1_capacity_kernel(activation: str, *, maxiter: int = 2000) -> Rsb1Point:
+def rsb1_capacity_kernel(
+    activation: str, *, maxiter: int = 2000, margin: float = 0.0
+) -> Rsb1Point:
     """1RSB capacity at K = inf for continuous weights, with its stationary point.
 
     alpha(q0, x) has its stationary point at a minimum (checked on a grid for ReLU:
     q0 ~ 0.76, x ~ 17); for a convex problem (linear kernel) the minimum sits on the
     RS boundary q0 -> 1 and equals the RS value 2. Sign units: kappa'(1) = inf, so
     both RS and 1RSB capacities are infinite. ``maxiter``: Nelder-Mead iterations
-    per start.
+    per start. ``margin``: the stability margin kappa (units of the field's std).
     """
     if not math.isfinite(float(kappa_prime(activation, 1.0))):
         return Rsb1Point(math.inf, math.nan, math.nan, True)
 
     def objective(params: np.ndarray) -> float:
         q0 = float(special.expit(params[0]))
-        return rsb1_alpha(activation, min(q0, 1.0 - 1e-12), math.exp(params[1]))
+        return rsb1_alpha(
+            activation, min(q0, 1.0 - 1e-12), math.exp(params[1]), margin
+        )
 
     results = [
         optimize.minimize(

@@ -1,10 +1,10 @@
 """Capacity and curve tables: rows of plain values for the CLI and the report.
 
 Rows are dicts with the column names of the theory store (``store.THEORY_SCHEMA``):
-capacity rows ``{"activation", "weights", "K", "level", "tie", "precision",
+capacity rows ``{"activation", "weights", "K", "kappa", "level", "tie", "precision",
 "theory_version", "alpha_c", "stderr", "converged"}`` with K an int or the string
-"inf"; curve rows ``{"alpha", "q", "q_stderr"}`` plus ``"s", "s_stderr"`` for binary
-weights.
+"inf" and kappa the stability margin (docs/theory_activations.md §1); curve rows
+``{"alpha", "q", "q_stderr"}`` plus ``"s", "s_stderr"`` for binary weights.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from relu_landscape.theory.rs import (
     typical_overlap,
 )
 from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
-
 
 THEORY_VERSION = 2
 """Version of the theory's numbers: bump it whenever a change to relu_landscape.theory
@@ -41,16 +40,41 @@ def rsb1_issue(weights: str, K: float) -> str | None:
     return None
 
 
+def stability_note(weights: str, level: str, margin: float) -> str | None:
+    """Where the RS value is known not to be the capacity, a one-line note, or None.
+
+    Continuous weights with kappa < 0: the region sigma Delta > kappa of each pattern
+    is non-convex even for the perceptron, the RS saddle is unstable (de Almeida-
+    Thouless; Gardner & Derrida 1988) and RS overestimates alpha_c
+    (docs/theory_activations.md §5).
+    """
+    if level == "RS" and weights == "continuous" and margin < 0:
+        return (
+            f"kappa={margin:g} < 0 with continuous weights: the solution space is "
+            "non-convex and RS is unstable (Gardner & Derrida 1988, AT line); the RS "
+            "alpha_c is an upper estimate (1RSB at K = inf is lower)"
+        )
+    return None
+
+
 def capacity(
-    activation: str, weights: str, K: float, level: str, tie: str, precision: str
+    activation: str,
+    weights: str,
+    K: float,
+    level: str,
+    tie: str,
+    precision: str,
+    margin: float = 0.0,
 ) -> Estimate:
-    """alpha_c of one variant at one level (arguments already validated)."""
+    """alpha_c of one variant at one level and margin (arguments already validated)."""
     if level == "1RSB":
-        point = rsb1_capacity_kernel(activation)
+        point = rsb1_capacity_kernel(activation, margin=margin)
         return Estimate(point.alpha_c, 0.0, point.converged)
     if weights == "continuous":
-        return continuous_capacity(activation, K, tie, precision)
-    return binary_capacity(activation, K, tie, precision)
+        est = continuous_capacity(activation, K, tie, precision, margin)
+    else:
+        est = binary_capacity(activation, K, tie, precision, margin)
+    return Estimate(float(est.value), float(est.stderr), est.converged)
 
 
 def capacity_table(
@@ -62,10 +86,12 @@ def capacity_table(
     tie: str = "error",
     precision: str = "default",
     skip_invalid: bool = False,
+    kappas: Iterable[float] = (0.0,),
 ) -> list[dict]:
     """Capacity rows, one per combination of the arguments.
 
-    Row keys: "activation", "weights", "K" (int or "inf"), "level", "tie",
+    Row keys: "activation", "weights", "K" (int or "inf"), "kappa" (the stability
+    margin in units of the field's std, docs/theory_activations.md §1), "level", "tie",
     "precision", "theory_version" (``THEORY_VERSION``), "alpha_c", "stderr",
     "converged" (False: the method missed its target, e.g. a QMC stderr above the
     precision's target when the point cap was reached; see ``Estimate``).
@@ -74,15 +100,20 @@ def capacity_table(
     continuous K = inf) raises InvalidConfigError listing all of them, unless
     ``skip_invalid=True``, which drops those rows silently.
     """
-    activations, weights, Ks, levels = (
+    activations, weights, Ks, levels, kappas = (
         list(activations),
         list(weights),
         list(Ks),
         list(levels),
+        [float(k) if validate.is_real(k) else k for k in kappas],
     )
-    issues: list[str] = []
+    issues: list[str] = [
+        f"kappa={k!r} is not allowed; choose a finite number"
+        for k in kappas
+        if not (validate.is_real(k) and math.isfinite(k))
+    ]
     for option, values, allowed in (
-        ("activation", activations, validate.ACTIVATIONS),
+        ("activation", activations, validate.REGISTERED),
         ("weights", weights, validate.WEIGHTS),
         ("level", levels, validate.LEVELS),
     ):
@@ -102,20 +133,26 @@ def capacity_table(
         for wts in weights:
             for K in Ks:
                 for level in levels:
-                    problem = validate.k_issue(act, K) or (
-                        rsb1_issue(wts, K) if level == "1RSB" else None
-                    )
-                    (skipped if problem else plan).append((act, wts, K, level, problem))
+                    for margin in kappas:
+                        problem = (
+                            validate.k_issue(act, K)
+                            or (rsb1_issue(wts, K) if level == "1RSB" else None)
+                            or validate.theory_issue(act, K)
+                        )
+                        (skipped if problem else plan).append(
+                            (act, wts, K, level, margin, problem)
+                        )
     if skipped and not skip_invalid:
         raise InvalidConfigError(sorted({p for *_, p in skipped}))
     rows = []
-    for act, wts, K, level, _ in plan:
-        est = capacity(act, wts, K, level, tie, precision)
+    for act, wts, K, level, margin, _ in plan:
+        est = capacity(act, wts, K, level, tie, precision, margin)
         rows.append(
             {
                 "activation": act,
                 "weights": wts,
                 "K": "inf" if K == math.inf else int(K),
+                "kappa": margin,
                 "level": level,
                 "tie": tie,
                 "precision": precision,
@@ -136,11 +173,14 @@ def curve_rows(
     *,
     tie: str,
     precision: str,
+    margin: float = 0.0,
 ) -> list[dict]:
     """Typical overlap (and binary entropy) at each alpha; see ``curve_table``."""
     rows = []
     for alpha in alphas:
-        q, s = typical_overlap(activation, weights, K, float(alpha), tie, precision)
+        q, s = typical_overlap(
+            activation, weights, K, float(alpha), tie, precision, margin
+        )
         row = {"alpha": float(alpha), "q": q.value, "q_stderr": q.stderr}
         if s is not None:
             row.update({"s": s.value, "s_stderr": s.stderr})

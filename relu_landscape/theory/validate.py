@@ -11,10 +11,16 @@ from __future__ import annotations
 import math
 import numbers
 
+from relu_landscape import activations as _registry
 from relu_landscape.errors import InvalidConfigError
 from relu_landscape.theory.gauss import PRECISIONS
 
 ACTIVATIONS = ("sign", "relu")
+"""Activations of the local-entropy theory (Franz-Parisi, dense regions)."""
+REGISTERED = tuple(_registry.ACTIVATIONS)
+"""Activations of the capacity theory: every entry of relu_landscape.activations."""
+FINITE_K = ("sign", "relu", "linear")
+"""Activations with a finite-K theory (others: K = inf only)."""
 WEIGHTS = ("binary", "continuous")
 TIES = ("error", "success")
 LEVELS = ("RS", "1RSB")
@@ -30,20 +36,21 @@ def _choice(issues: list[str], option: str, value: object, allowed: tuple) -> bo
 
 
 def k_issue(activation: str, K: object) -> str | None:
-    """Message for an invalid K (None when valid) given a valid activation."""
-    if K == math.inf:
+    """Message for an invalid K (None when valid) given a registered activation
+    (the registry's rule: sign odd K, odd g any K, other g even K)."""
+    if isinstance(K, numbers.Integral) and not isinstance(K, bool):
+        K = int(K)
+    return _registry.get(activation).k_issue(K)
+
+
+def theory_issue(activation: str, K: object) -> str | None:
+    """Why no theory is implemented for a valid (activation, K), or None."""
+    if K == math.inf or activation in FINITE_K:
         return None
-    if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
-        return f"K={K!r} is not allowed; choose a positive integer or math.inf"
-    if activation == "sign" and K % 2 == 0:
-        return (
-            f"K={K} is not allowed for activation='sign'; choose an odd K or math.inf"
-        )
-    if activation == "relu" and K % 2 == 1:
-        return (
-            f"K={K} is not allowed for activation='relu'; choose an even K or math.inf"
-        )
-    return None
+    return (
+        f"K={K!r} with activation={activation!r}: finite K is implemented for "
+        f"{', '.join(FINITE_K)}; choose K=math.inf"
+    )
 
 
 def check(
@@ -56,12 +63,16 @@ def check(
     alpha: object = None,
     q: object = None,
     level: str | None = None,
+    kappa: object = None,
+    allowed: tuple[str, ...] = ACTIVATIONS,
 ) -> None:
-    """Raise InvalidConfigError listing every invalid argument among those given."""
+    """Raise InvalidConfigError listing every invalid argument among those given.
+
+    ``allowed``: the activations of the caller's theory (ACTIVATIONS or REGISTERED).
+    With activation and K valid, ``theory_issue`` is checked too.
+    """
     issues: list[str] = []
-    act_ok = activation is None or _choice(
-        issues, "activation", activation, ACTIVATIONS
-    )
+    act_ok = activation is None or _choice(issues, "activation", activation, allowed)
     if weights is not None:
         _choice(issues, "weights", weights, WEIGHTS)
     if tie is not None:
@@ -74,15 +85,21 @@ def check(
         message = k_issue(activation, K)
         if message:
             issues.append(message)
-    if alpha is not None and not (_is_real(alpha) and 0 < alpha < math.inf):
+    if alpha is not None and not (is_real(alpha) and 0 < alpha < math.inf):
         issues.append(f"alpha={alpha!r} is not allowed; choose a finite number > 0")
-    if q is not None and not (_is_real(q) and 0 <= q < 1):
+    if q is not None and not (is_real(q) and 0 <= q < 1):
         issues.append(f"q={q!r} is not allowed; choose a number with 0 <= q < 1")
+    if kappa is not None and not (is_real(kappa) and math.isfinite(kappa)):
+        issues.append(f"kappa={kappa!r} is not allowed; choose a finite number")
+    if not issues and activation is not None and K is not None:
+        message = theory_issue(activation, K)
+        if message:
+            issues.append(message)
     if issues:
         raise InvalidConfigError(issues)
 
 
-def _is_real(value: object) -> bool:
+def is_real(value: object) -> bool:
     return (
         isinstance(value, numbers.Real)
         and not isinstance(value, bool)

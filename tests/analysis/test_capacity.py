@@ -1,7 +1,8 @@
-"""The capacity analysis on a synthetic runs table: Wilson intervals, alpha_50, trend."""
+"""Capacity analysis on synthetic runs: Wilson intervals, alpha_50, finite-size fit."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from relu_landscape import store
@@ -62,16 +63,64 @@ def test_thresholds_logistic_and_bracket(root):
     assert bracket["alpha_50"] == pytest.approx(0.5) and bracket["instances"] == 12
 
 
-def test_finite_size_trend_extrapolates_in_one_over_N(root):
-    thr = capacity.thresholds(capacity.solved_fraction(store.scan_runs(root)))
+def test_extrapolate_recovers_an_exact_law():
+    """Points exactly on alpha_50 = 0.78 - 0.9 N^-1/2 (any errors): the fit returns the
+    law, chi2 = 0. Fitted in 1/N instead, the same points leave chi2 = 54 on 2 degrees
+    of freedom with intervals of +-0.001, but only 0.5 with +-0.01 (about what 32
+    instances per alpha give): at N <= 2000 such intervals cannot tell them apart."""
+    N = np.array([250, 500, 1000, 2000])
+    a = 0.78 - 0.9 * N**-0.5
+    half = np.full(4, 0.01)
+    fit = capacity.extrapolate(N, a, a - half, a + half)
+    assert (fit.alpha_inf, fit.slope, fit.power) == pytest.approx((0.78, -0.9, 0.5))
+    assert fit.chi2 == pytest.approx(0, abs=1e-12) and fit.dof == 2
+    # two points, se = 0.01/1.96 each: stderr of the intercept by hand
+    x = np.array([250.0, 1000.0]) ** -0.5
+    two = capacity.extrapolate(N[[0, 2]], a[[0, 2]], a[[0, 2]] - 0.01, a[[0, 2]] + 0.01)
+    se = 0.01 / capacity.Z95
+    assert two.stderr == pytest.approx(se * np.hypot(x[0], x[1]) / (x[0] - x[1]))
+    assert capacity.extrapolate(N, a, a - half, a + half, power=1.0).chi2 < 1
+    tight = capacity.extrapolate(N, a, a - half / 10, a + half / 10, power=1.0)
+    assert tight.chi2 > 40 and tight.alpha_inf < 0.77
+
+
+def test_extrapolate_intervals_cover_the_true_value():
+    """Synthetic alpha_50 from a known law with Gaussian errors of the stated size
+    (interval half-width 1.96 se, se from 0.004 at N = 250 to 0.002 at N = 2000, as
+    measured): over 2000 draws the mean alpha_inf is within 4 standard errors of the
+    truth, and the 95% interval alpha_inf +- 1.96 stderr covers it in 93% to 99% of
+    draws (binomial sd 0.5%; the chi2 inflation can only widen it)."""
+    rng = np.random.default_rng(1)
+    N = np.array([250, 500, 1000, 2000])
+    truth, slope = 0.77, -0.5
+    se = np.array([0.004, 0.003, 0.0025, 0.002])
+    fits = [
+        capacity.extrapolate(N, a, a - capacity.Z95 * se, a + capacity.Z95 * se)
+        for a in truth + slope * N**-0.5 + se * rng.standard_normal((2000, 4))
+    ]
+    est = np.array([f.alpha_inf for f in fits])
+    err = np.array([f.stderr for f in fits])
+    assert abs(est.mean() - truth) < 4 * est.std() / np.sqrt(len(est))
+    covered = np.mean(np.abs(est - truth) <= capacity.Z95 * err)
+    assert 0.93 <= covered <= 0.99
+
+
+def test_finite_size_trend_fits_groups_with_three_sizes(tmp_path):
+    """Symmetric success curves centred on alpha_50 = 0.7 - N^-1/2 (0.5, 0.6, 0.65 at
+    N = 25, 100, 400): the trend is that law; a group with two sizes has no row."""
+    for N, centre in ((25, 0.5), (100, 0.6), (400, 0.65)):
+        write_runs(tmp_path, "sign", "binary", 1, N, _symmetric(centre))
+    for N in (25, 100):
+        write_runs(tmp_path, "relu", "binary", 2, N, _symmetric(0.5))
+    thr = capacity.thresholds(capacity.solved_fraction(store.scan_runs(tmp_path)))
     trend = capacity.finite_size_trend(thr)
-    assert trend.height == 1  # relu has a single N
+    assert trend.height == 1
     row = trend.row(0, named=True)
-    # alpha_50 = a + b/N through (1/20, 0.4) and (1/40, 0.5): b = -4, a = 0.6
-    assert row["sizes"] == 2
-    assert row["slope"] == pytest.approx(-4.0, abs=1e-6)
-    assert row["alpha_50_inf"] == pytest.approx(0.6, abs=1e-6)
-    assert row["stderr"] > 0
+    assert (row["activation"], row["sizes"], row["dof"]) == ("sign", 3, 1)
+    assert row["alpha_50_inf"] == pytest.approx(0.7, abs=1e-6)
+    assert row["slope"] == pytest.approx(-1.0, abs=1e-5)
+    assert row["chi2"] == pytest.approx(0, abs=1e-8) and row["stderr"] > 0
+    assert capacity.finite_size_trend(thr, min_sizes=2).height == 2
 
 
 def test_solvable_gives_the_exact_curve_and_the_solver_failure_rate(tmp_path):

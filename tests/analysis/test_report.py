@@ -1,4 +1,4 @@
-"""`relu-landscape report`: every number checked against the Parquet files, notes, PNGs."""
+"""`relu-landscape report`: every number checked against Parquet files; notes, PNGs."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _results(root):
 
 
 def _write_probe(root, rows: dict):
-    """A local_energy probe file for the sign K=1 runs (written by hand, like a probe)."""
+    """A local_energy probe file for the sign K=1 runs (written by hand as a probe)."""
     path = (
         root
         / "local_energy"
@@ -153,13 +153,37 @@ def test_missing_tables_are_skipped_with_notes_and_figures_are_valid_pngs(tmp_pa
     for name in ("robustness", "local_entropy", "walks", "enumerate"):
         assert f"no '{name}' table" in md
     assert "table 'local_energy' lacks columns ['s', 'D', 'd', 'local_energy']" in md
-    assert "finite_size: every group has one N" in md
+    assert "finite_size: no group has a finite alpha_50 interval at three sizes" in md
     assert {p.name for p in result.figures} == {"capacity_vs_K.png", "p_solved.png"}
     for png in result.figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png.name})" in md
         pixels = matplotlib.image.imread(png)
         assert pixels.shape[0] > 200 and pixels[..., :3].std() > 0.05  # not blank
+
+
+def test_finite_size_figure_and_fit_with_three_sizes(tmp_path):
+    """Three sizes of one variant: finite_size.png is drawn and the report's fit row is
+    ``capacity.extrapolate`` of the three alpha_50 (the synthetic thresholds 0.4, 0.5,
+    0.6 at N = 20, 40, 80 come from symmetric curves, so they are exact)."""
+    for N, centre in ((20, 0.4), (40, 0.5), (80, 0.6)):
+        write_runs(tmp_path, "sign", "binary", 1, N, {
+            round(centre + d, 2): flags(k, 16)
+            for d, k in zip((-0.2, -0.1, 0.0, 0.1, 0.2), (16, 12, 8, 4, 0), strict=True)
+        })
+    write_fake_theory(tmp_path, {"sign": [1]})
+    result = write_report(tmp_path)
+    md = result.path.read_text()
+    assert "finite_size.png" in {p.name for p in result.figures}
+    assert "](finite_size.png)" in md and "trend skipped" not in md
+    fit = capacity.extrapolate([20, 40, 80], [0.4, 0.5, 0.6], [0.39, 0.49, 0.59],
+                               [0.41, 0.51, 0.61])
+    (row,) = [r for t in _tables(md) for r in t if "alpha_50_inf" in r]
+    assert _num(row["alpha_50_inf"]) == pytest.approx(fit.alpha_inf, abs=6e-4)
+    assert _num(row["slope"]) == pytest.approx(fit.slope, abs=6e-4)
+    assert _num(row["power"]) == 0.5
+    pixels = matplotlib.image.imread(tmp_path / "report" / "finite_size.png")
+    assert pixels[..., :3].std() > 0.05
 
 
 def test_probe_figure_compares_at_the_same_load(tmp_path):
@@ -319,7 +343,9 @@ def test_exact_solvable_curve_and_failure_rate_in_the_report(tmp_path):
         capacity.solved_fraction(store.scan_runs(tmp_path)),
         pl.read_parquet(tmp_path / "theory" / "theory.parquet"),
     )
-    dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    dashed = [
+        ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"
+    ]
     assert len(dashed) == 1
     assert dashed[0].get_xdata().tolist() == [0.2, 0.4, 0.6]
     assert dashed[0].get_ydata().tolist() == [1.0, 0.75, 0.25]

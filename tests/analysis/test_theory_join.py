@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import polars as pl
-import pytest
-
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from relu_landscape import store
 from relu_landscape.analysis import capacity, theory_join

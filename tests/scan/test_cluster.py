@@ -8,8 +8,8 @@ import signal
 import pytest
 
 from relu_landscape import store
-from relu_landscape.config import load_config
 from relu_landscape.cli import main
+from relu_landscape.config import load_config
 from relu_landscape.scan import plan, run_scan
 from tests.conftest import make_bucket, moto_server, stop_cluster, tiny_spec_toml
 from tests.scan.test_end_to_end import COMPARED

@@ -20,6 +20,16 @@ def test_least_action_sign_fixes_the_cheapest_wrong_units():
     assert not fix.any() and barely.tolist() == [[True, False, True, False, False]]
 
 
+def test_least_action_sign_breaks_ties_by_unit_index():
+    # Integer stabilities tie often. Four wrong units at the same distance, the majority
+    # (K = 7) needs three more: the first three move, on every device (stable sorts;
+    # an unstable sort made CUDA and CPU pick different units, measured on an H200:
+    # sign K = 3 SBPI disagreed on 5 of 8 instances).
+    t = torch.tensor([[5.0, -1.0, -1.0, -7.0, -1.0, -1.0, -9.0] * 64]).reshape(64, 7)
+    fix, _ = sbpi._least_action_sign(t, theta=0)
+    assert fix.tolist() == [[False, True, True, False, True, False, False]] * 64
+
+
 def test_least_action_relu_moves_only_units_that_can_fix_the_pattern():
     # sigma = +1, c = (+1, +1, -1, -1): tau = c. Output 1 + 0 - 4 - 0 = -3, deficit 3.
     lam = torch.tensor([[1.0, -2.0, 4.0, -2.0]])

@@ -26,7 +26,7 @@ from relu_landscape.theory import (
         (lambda: rs_capacity("sign", "continuous", 2), "K=2"),
         (lambda: rs_capacity("relu", "binary", 3), "K=3"),
         (lambda: rs_capacity("relu", "continuous", 1), "K=1"),
-        (lambda: rs_capacity("tanh", "binary", 3), "activation"),
+        (lambda: rs_capacity("swish", "binary", 3), "activation"),
         (lambda: rs_capacity("sign", "ternary", 3), "weights"),
         (lambda: rs_capacity("sign", "binary", 3, tie="maybe"), "tie"),
         (lambda: rs_capacity("sign", "binary", 3, precision="ultra"), "precision"),
@@ -37,7 +37,7 @@ from relu_landscape.theory import (
         (lambda: rsb1_capacity("relu", "binary"), "weights"),
         (lambda: capacity_table(["relu"], ["binary"], [4], levels=["2RSB"]), "level"),
         (lambda: curve_table("relu", "binary", 4, [0.5, -1]), "alphas"),
-        (lambda: kappa("tanh", 0.5), "activation"),
+        (lambda: kappa("swish", 0.5), "activation"),
     ],
 )
 def test_invalid_arguments_name_the_option(call, option):
@@ -79,8 +79,9 @@ def test_capacity_table_rows_and_skip():
         and r["precision"] == "default"
         and r["theory_version"] == THEORY_VERSION
         and r["converged"] is True
+        and r["kappa"] == 0.0
         and set(r)
-        == {"activation", "weights", "K", "level", "tie", "precision",
+        == {"activation", "weights", "K", "kappa", "level", "tie", "precision",
             "theory_version", "alpha_c", "stderr", "converged"}
         for r in rows
     )

@@ -27,9 +27,9 @@ def test_capacity_json_rows(capsys):
     assert got[("sign", 1, "RS")]["alpha_c"] == pytest.approx(2.0, rel=1e-6)  # Gardner
     assert got[("relu", "inf", "RS")]["alpha_c"] == pytest.approx(2 * math.pi / (math.pi - 1))
     assert got[("relu", "inf", "1RSB")]["alpha_c"] < got[("relu", "inf", "RS")]["alpha_c"]
-    assert all(set(r) == {"activation", "weights", "K", "level", "tie", "precision",
-                          "theory_version", "alpha_c", "stderr", "converged"}
-               for r in rows)
+    assert all(set(r) == {"activation", "weights", "K", "kappa", "level", "tie",
+                          "precision", "theory_version", "alpha_c", "stderr", "converged"}
+               and r["kappa"] == 0.0 for r in rows)
 
 
 def test_capacity_parquet_and_tie_option(tmp_path, capsys):
@@ -39,6 +39,7 @@ def test_capacity_parquet_and_tie_option(tmp_path, capsys):
     assert "relu" in capsys.readouterr().out
     df = pl.read_parquet(out)
     assert df.schema["K"] == pl.Int64 and df["tie"].to_list() == ["success"]
+    assert df["kappa"].to_list() == [0.0]
     # ties counted as successes raise the K = 2 ReLU capacity well above 4/3
     assert df["alpha_c"][0] > 3
 
@@ -55,7 +56,7 @@ def test_curve_binary_writes_q_and_s(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,fragment", [
     (["capacity", "--activation", "relu", "--weights", "binary", "--K", "3"], "K=3"),
-    (["capacity", "--activation", "tanh", "--weights", "binary", "--K", "3"], "tanh"),
+    (["capacity", "--activation", "swish", "--weights", "binary", "--K", "3"], "swish"),
     (["capacity", "--activation", "sign", "--weights", "binary", "--K", "x"], "--K: 'x'"),
     (["capacity", "--activation", "sign", "--weights", "binary", "--K", "1",
       "--level", "1RSB"], "--level 1RSB"),
@@ -68,3 +69,14 @@ def test_bad_options_exit_2(capsys, argv, fragment):
     assert main(["theory", *argv]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+def test_json_rows_write_nan_as_null(capsys):
+    import argparse
+
+    from relu_landscape.cli import _emit_rows
+
+    args = argparse.Namespace(out=None, format="json")
+    _emit_rows([{"K": 3, "local_entropy": float("nan"), "converged": False}], args, "x")
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row == {"K": 3, "local_entropy": None, "converged": False}

@@ -10,6 +10,7 @@ machinery), theory I's RS entropy s(alpha) at d0 = (1 - q0)/2 and the bound
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -183,7 +184,7 @@ def test_sign_curves_approach_the_wide_limit_as_K_grows():
     assert wide["converged"] and all(r["converged"] for r in rows.values())
     gaps = [abs(rows[K]["local_entropy"] - wide["local_entropy"]) for K in rows]
     errs = [rows[K]["stderr"] for K in rows]
-    for (g1, e1), (g2, e2) in zip(zip(gaps, errs), zip(gaps[1:], errs[1:])):
+    for (g1, e1), (g2, e2) in itertools.pairwise(zip(gaps, errs, strict=True)):
         assert g2 < g1 + 3 * math.hypot(e1, e2)
     assert gaps[-1] < gaps[0] / 3
     assert all(r["local_entropy"] < bound(0.1) for r in rows.values())

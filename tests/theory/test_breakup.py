@@ -1,0 +1,130 @@
+"""Break-up of the dense regions (relu_landscape.theory.breakup) and the end of the
+binding range (dense.binding_end, d_zero_external), docs/local_entropy.md §5-6.
+
+Independent numbers: finite differences of the local entropy along the curve
+(dphi/dd = 2 ph, the basis of the alpha_U criterion), the RS equilibrium of theory I
+(q, s(alpha)) at the end of the binding range, and, for alpha_U itself, a scan of
+the same curve on a five times finer d grid on both sides of the bisected load.
+Literature anchor (centre constrained to be a solution, another formulation):
+alpha_U ~ 0.77-0.78 for the binary perceptron (Baldassi et al., PRL 115, 128101
+(2015); Stojnic, arXiv:2506.19276 (2025): the local entropy breaks down for alpha
+in (0.77, 0.78)).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from relu_landscape.cli import main
+from relu_landscape.theory import breakup, rs_entropy
+from relu_landscape.theory import dense as de
+
+
+def test_local_entropy_slope_is_twice_ph():
+    """Central differences of phi(d) equal 2 ph to O(h^2) (h = 2.5e-3)."""
+    pr = breakup.profile("linear", 0.7, d_hi=0.05, d_lo=0.04, step=0.0025)
+    assert pr.complete and len(pr.d) == 5
+    slope = (pr.local_entropy[2:] - pr.local_entropy[:-2]) / (pr.d[2:] - pr.d[:-2])
+    assert slope == pytest.approx(2 * pr.ph[1:-1], rel=2e-3)
+
+
+def test_profile_below_and_above_the_break_up():
+    """alpha = 0.7: ph > 0 all the way down (min ~0.31 near d = 0.045); alpha =
+    0.8: the branch continued downwards ends where ph -> 0 (at d ~ 0.043), and the
+    point beyond is reported unconverged, not as a number."""
+    below = breakup.profile("linear", 0.7, d_hi=0.055, d_lo=0.035, step=0.005)
+    assert not below.broken and 0.25 < below.ph_min < 0.35
+    last = de.solve_saddle("linear", 0.8, 0.91, (0.91**2, 1.0))  # d = 0.045
+    assert last.converged and 0 < last.ph < 0.03
+    beyond = de.solve_saddle("linear", 0.8, 0.92, (last.q1, last.omega))  # d = 0.04
+    assert not beyond.converged and math.isnan(beyond.local_entropy)
+
+
+@pytest.mark.slow
+def test_profile_ends_where_ph_vanishes():
+    """alpha = 0.8 with step halving down to MIN_STEP: ph -> 0 at the end."""
+    above = breakup.profile("linear", 0.8, d_hi=0.0475, d_lo=0.04, step=0.0025)
+    assert above.broken and not above.complete
+    assert above.ph[-1] < 0.01 and np.all(np.diff(above.ph) < 0)
+
+
+def test_binding_end_is_the_rs_equilibrium():
+    """Just below d_max the dense saddle is theory I's: ph -> 0, phi -> s(alpha),
+    Sigma -> 0 (from below), q1 -> q."""
+    alpha = 0.6
+    d_max = de.binding_end("sign", 1, alpha)
+    s = rs_entropy("sign", 1, alpha).value
+    start = None
+    for d in (d_max - 0.01, d_max - 0.002):
+        p = 1 - 2 * d
+        sd = de.solve_saddle("linear", alpha, p, start or (p * p, 1.0))
+        start = (sd.q1, sd.omega)
+        sigma = de.external_entropy("linear", alpha, sd)
+        assert sd.converged and sigma < 0
+    assert sd.ph < 0.01 and abs(sigma) < 1e-5
+    assert sd.local_entropy == pytest.approx(s, abs=1e-4)
+
+
+def test_dense_rows_carry_d_zero_external(capsys):
+    argv = ["theory", "local-entropy", "--activation", "sign", "--K", "1"]
+    assert main([*argv, "--alpha", "0.6", "--d", "0.2", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    d_max = de.binding_end("sign", 1, 0.6)
+    assert all(r["d_zero_external"] == pytest.approx(d_max) for r in rows)
+    assert all(r["external_entropy"] < 0 and r["d"] < d_max for r in rows)
+
+
+def test_external_zero_prefers_a_sign_change():
+    rows = [
+        {"d": 0.1, "external_entropy": -0.02, "converged": True},
+        {"d": 0.2, "external_entropy": 0.02, "converged": True},
+        {"d": 0.3, "external_entropy": math.nan, "converged": False},
+    ]
+    assert de.external_zero(rows, 0.4) == pytest.approx(0.15)
+    assert de.external_zero(rows[:1], 0.4) == 0.4
+
+
+def test_local_entropy_refuses_precision(capsys):
+    argv = ["theory", "local-entropy", "--activation", "sign", "--K", "1",
+            "--alpha", "0.5", "--d", "0.1", "--precision", "fast"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--precision" in err and "Traceback" not in err
+
+
+def test_alpha_u_cli_keys_and_errors(capsys, monkeypatch):
+    """Plumbing (the bisection itself is the slow test): an unbracketed result is
+    reported as null with converged false; finite K > 1 exits 2 with one line."""
+    monkeypatch.setattr(breakup, "alpha_u",
+                        lambda *a, **k: breakup.BreakUp(None, None, False, None, None))
+    argv = ["theory", "alpha-u", "--activation", "sign", "--K", "1,inf"]
+    assert main([*argv, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["K"] for r in rows] == [1, "inf"]
+    assert all(set(r) == {"activation", "weights", "K", "alpha_u", "d_at_onset",
+                          "stderr", "converged"} for r in rows)
+    assert all(r["alpha_u"] is None and r["converged"] is False for r in rows)
+    assert main(["theory", "alpha-u", "--activation", "sign", "--K", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "K=3" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_alpha_u_of_the_perceptron_against_a_finer_scan():
+    """Bisected alpha_U (~0.756) against the curve on a 5x finer grid at
+    alpha_U -+ 2 tol: unbroken with a small positive minimum below, ph -> 0 at
+    the branch end above; the onset d agrees with the finer grid's minimum.
+    Within 0.03 of the constrained-centre anchor 0.77-0.78 (another formulation)."""
+    (row,) = breakup.alpha_u_rows("sign", "binary", [1])
+    a_u, d_on = row["alpha_u"], row["d_at_onset"]
+    assert row["converged"] and abs(a_u - 0.775) < 0.03
+    tol, fine = breakup.ALPHA_TOL, breakup.STEP / 5
+    below = breakup.profile("linear", a_u - 2 * tol, step=fine)
+    above = breakup.profile("linear", a_u + 2 * tol, step=fine)
+    assert not below.broken and 0 < below.ph_min < 0.05
+    assert above.broken and above.ph[-1] < 0.01
+    assert abs(below.d_min - d_on) < 0.005
