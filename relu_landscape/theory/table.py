@@ -22,10 +22,12 @@ from relu_landscape.theory.rs import (
 )
 from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
 
-THEORY_VERSION = 2
+THEORY_VERSION = 3
 """Version of the theory's numbers: bump it whenever a change to relu_landscape.theory
 changes a computed value, so that cached theory tables (OUT/theory) are recomputed.
-2: capacity rows carry precision, theory_version and converged."""
+2: capacity rows carry precision, theory_version and converged. 3: rows carry the
+margin kappa; the K = inf external entropy of dense regions gained its kernel-curvature
+term."""
 
 
 def rsb1_issue(weights: str, K: float) -> str | None:
