@@ -230,21 +230,25 @@ def _theory_franz_parisi(args: argparse.Namespace) -> int:
 
 def _theory_local_entropy(args: argparse.Namespace) -> int:
     from relu_landscape.theory import dense_local_entropy_curve
+    from relu_landscape.theory.franz_parisi import exact
 
-    if args.precision is not None:
-        raise InvalidConfigError("--precision: local-entropy is fixed quadrature "
-                                 "(K = 1 and K = inf, converged to ~1e-7); the option "
-                                 "does not apply, drop it")
+    if args.precision is not None and all(
+            exact(args.activation, K) for K in _parse_K(args.K)):
+        raise InvalidConfigError("--precision: local-entropy at K = 1 and K = inf is "
+                                 "fixed quadrature (converged to ~1e-7); the option "
+                                 "applies to finite K > 1 only, drop it")
     ys = _parse_floats("--y", args.y)  # float() reads "inf"
     if len(ys) != 1:
         raise InvalidConfigError("--y: give one y > 1, or inf (the default)")
-    return _local_entropy_rows(args, dense_local_entropy_curve, y=ys[0])
+    return _local_entropy_rows(args, dense_local_entropy_curve, y=ys[0],
+                               precision=args.precision or "default")
 
 
 def _theory_alpha_u(args: argparse.Namespace) -> int:
     from relu_landscape.theory.breakup import alpha_u_rows
 
-    rows = alpha_u_rows(args.activation, args.weights, _parse_K(args.K))
+    rows = alpha_u_rows(args.activation, args.weights, _parse_K(args.K),
+                        precision=args.precision)
     _emit_rows(rows, args, "dense_breakup_theory")
     return 0
 
@@ -362,8 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         tl.add_argument("--activation", required=True, help="sign or relu")
         tl.add_argument("--weights", default="binary", help="binary (the only choice)")
         tl.add_argument("--K", required=True,
-                        help="hidden units, a list like 3,5,inf (sign odd, relu even); "
-                             "local-entropy: 1 (sign) or inf")
+                        help="hidden units, a list like 3,5,inf (sign odd, relu even)")
         tl.add_argument("--alpha", required=True, help="one load, e.g. 0.5")
         tl.add_argument("--d", required=True, help="distances, e.g. 0.1,0.05,0.02")
         tl.add_argument("--damping", type=float, default=0.5,
@@ -371,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "franz-parisi":
             tl.add_argument("--precision", default="default",
                             help="QMC points at finite K: fast, default or high")
-        else:  # fixed quadrature: refused with a message rather than ignored
-            tl.add_argument("--precision", default=None, help=argparse.SUPPRESS)
+        else:  # K = 1 and K = inf are fixed quadrature: refused there, not ignored
+            tl.add_argument("--precision", default=None,
+                            help="QMC points at finite K > 1: fast, default or high")
             tl.add_argument("--y", default="inf",
                             help="real replicas y > 1 of the large deviation, or inf "
                                  "(default; docs/local_entropy.md §7)")
@@ -383,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(binary weights, docs/local_entropy.md §6)")
     tu.add_argument("--activation", required=True, help="sign or relu")
     tu.add_argument("--weights", default="binary", help="binary (the only choice)")
-    tu.add_argument("--K", required=True, help="1 (sign) or inf, a list like 1,inf")
+    tu.add_argument("--K", required=True,
+                    help="hidden units, a list like 1,3,inf (sign odd, relu even)")
+    tu.add_argument("--precision", default="fast",
+                    help="QMC points at finite K > 1: fast (default), default or high")
     tu.add_argument("--format", choices=("json", "table"), default="table")
     tu.add_argument("--out", help="also write the rows to this Parquet file")
     tu.set_defaults(func=_theory_alpha_u)

@@ -6,12 +6,16 @@ Schema (every key optional unless marked; README "Scan spec" has the full table)
     inputs = "binary"         # pattern entries: "binary" (+-1) or "gaussian" (N(0,1))
     [grid]
     K = {sign = [1, 3], relu = [2, 4]}   # required; the keys are the activations
+                              # (any of activations.ACTIVATIONS, e.g. tanh = [2, 4])
+    kappa = [0.0]             # margins, units of std(Delta) (docs/science.md §1)
     weights = ["binary", "continuous"]
     n = [15]                  # inputs per hidden unit (N = K n), or N = [...]: exactly one
-    alpha = [0.2, 0.5]        # required; patterns per weight, P = round(alpha N)
+    alpha = [0.2, 0.5]        # required; patterns per weight, P = round(alpha N); or a
+                              # table by weight type, alpha = {binary = [..], continuous = [..]}
     seeds = 8                 # instances per cell: seed indices 0 .. seeds-1
     [solver.binary]           # and [solver.continuous]: name plus its parameters
-    name = "anneal"
+    name = "anneal"           # [[solver.binary]] twice or more: several solvers train
+                              # the same instances (the first gives the capacity)
     [probes.<name>]           # neighbourhood probes run on every solution found
     [execution]               # how, not what: excluded from the config hash
     backend = "ray"           # "ray" (embedded local Ray or --address) or "local"
@@ -32,16 +36,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from relu_landscape import activations as activation_registry
 from relu_landscape.errors import InvalidConfigError
 from relu_landscape.params import (
-    DEFAULT_SOLVER,
     PROBE_PARAMS,
     SOLVER_PARAMS,
-    SOLVER_VARIANTS,
+    default_solver,
     solver_trains,
+    variants_text,
 )
 
-ACTIVATIONS = ("sign", "relu")
+ACTIVATIONS = tuple(activation_registry.ACTIVATIONS)
 WEIGHTS = ("binary", "continuous")
 INPUTS = ("binary", "gaussian")
 BACKENDS = ("ray", "local")
@@ -67,14 +72,28 @@ class ProbeSpec:
 
 @dataclass(frozen=True)
 class Grid:
-    """The scanned grid. ``K`` maps each activation to its hidden-layer sizes."""
+    """The scanned grid. ``K`` maps each activation to its hidden-layer sizes; kappa:
+    the stability margins (a pattern is stored when sigma Delta > kappa std(Delta),
+    docs/science.md §1), every one a cell of its own."""
 
     K: tuple[tuple[str, tuple[int, ...]], ...]
     weights: tuple[str, ...]
-    alpha: tuple[float, ...]
+    # one list for every weight type, or (weights, list) pairs (``alphas``)
+    alpha: tuple[float, ...] | tuple[tuple[str, tuple[float, ...]], ...]
     seeds: int
     n: tuple[int, ...] | None = None
     N: tuple[int, ...] | None = None
+    kappa: tuple[float, ...] = (0.0,)
+
+    def variants(self) -> list[tuple[str, int, float]]:
+        """Every (activation, K, kappa) of the grid."""
+        return [(act, K, kappa) for act, Ks in self.K for K in Ks for kappa in self.kappa]
+
+    def alphas(self, weights: str) -> tuple[float, ...]:
+        """The loads alpha scanned with ``weights``."""
+        if self.alpha and isinstance(self.alpha[0], tuple):
+            return dict(self.alpha)[weights]
+        return self.alpha
 
     def sizes(self, K: int) -> list[tuple[int, int]]:
         """(N, n) pairs scanned at hidden-layer size K."""
@@ -110,8 +129,13 @@ class ScanSpec:
     probes: tuple[ProbeSpec, ...]
     execution: Execution
 
+    def solvers_for(self, weights: str) -> tuple[SolverSpec, ...]:
+        """Every solver of a weight type, in spec order; each trains every instance."""
+        return tuple(spec for w, spec in self.solvers if w == weights)
+
     def solver_for(self, weights: str) -> SolverSpec:
-        return dict(self.solvers)[weights]
+        """The weight type's primary solver: the first listed."""
+        return self.solvers_for(weights)[0]
 
     @property
     def config_hash(self) -> str:
@@ -220,9 +244,9 @@ def _validate_K(raw: Any, issues: list) -> tuple | None:
         for K in values:
             if act == "sign" and K % 2 == 0:
                 issues.append(f"{key}: K = {K} is even; sign units need odd K (majority vote)")
-            if act == "relu" and K % 2 == 1:
+            elif not activation_registry.get(act).odd and K % 2 == 1:
                 issues.append(
-                    f"{key}: K = {K} is odd; ReLU units need even K "
+                    f"{key}: K = {K} is odd; {act} units need even K "
                     "(readout +1 on half, -1 on half)"
                 )
         out.append((act, values))
@@ -233,7 +257,7 @@ def _validate_grid(raw: Any, issues: list) -> Grid | None:
     if not isinstance(raw, dict):
         issues.append("grid: missing; add a [grid] table with K and alpha")
         return None
-    _unknown_keys("grid", raw, ["K", "weights", "n", "N", "alpha", "seeds"], issues)
+    _unknown_keys("grid", raw, ["K", "weights", "n", "N", "alpha", "seeds", "kappa"], issues)
     K = _validate_K(raw.get("K"), issues)
     weights = _list_of("grid.weights", raw.get("weights", list(WEIGHTS)), str, issues,
                        choices=WEIGHTS)
@@ -241,7 +265,9 @@ def _validate_grid(raw: Any, issues: list) -> Grid | None:
         issues.append("grid.alpha: missing; give patterns per weight, e.g. alpha = [0.2, 0.5]")
         alpha = None
     else:
-        alpha = _list_of("grid.alpha", raw["alpha"], float, issues, gt=0.0)
+        alpha = _validate_alpha(raw["alpha"], weights, issues)
+    # floats of either sign; a cell each (never a partition key: store.py)
+    kappa = _list_of("grid.kappa", raw.get("kappa", [0.0]), float, issues)
     seeds = raw.get("seeds", 8)
     if not _check_value("grid.seeds", seeds, int, {"min": 1}, issues):
         seeds = None
@@ -250,11 +276,26 @@ def _validate_grid(raw: Any, issues: list) -> Grid | None:
         return None
     size_key = "n" if "n" in raw else "N"
     sizes = _list_of(f"grid.{size_key}", raw[size_key], int, issues, min=1)
-    if None in (K, weights, alpha, seeds, sizes):
+    if None in (K, weights, alpha, seeds, sizes, kappa):
         return None
-    grid = Grid(K=K, weights=weights, alpha=alpha, seeds=seeds, **{size_key: sizes})
+    grid = Grid(K=K, weights=weights, alpha=alpha, seeds=seeds, kappa=kappa,
+                **{size_key: sizes})
     _check_sizes(grid, issues)
     return grid
+
+
+def _validate_alpha(raw: Any, weights: tuple | None, issues: list) -> tuple | None:
+    if not isinstance(raw, dict):
+        return _list_of("grid.alpha", raw, float, issues, gt=0.0)
+    _unknown_keys("grid.alpha", raw, list(WEIGHTS), issues)
+    missing = [w for w in weights or () if w not in raw]
+    if missing:
+        issues.append(f"grid.alpha: no list for {missing} weights; give alpha = "
+                      "{binary = [..], continuous = [..]} for every grid.weights")
+        return None
+    lists = [(w, _list_of(f"grid.alpha.{w}", raw[w], float, issues, gt=0.0))
+             for w in weights or ()]
+    return None if any(a is None for _, a in lists) else tuple(lists)
 
 
 def _check_sizes(grid: Grid, issues: list) -> None:
@@ -273,7 +314,7 @@ def _check_sizes(grid: Grid, issues: list) -> None:
                         f"grid.{'n' if grid.n else 'N'}: n = {n} per unit is even for sign "
                         f"units with binary weights (K = {K}); use odd n so no unit sits at 0"
                     )
-                for a in grid.alpha:
+                for a in sorted({a for w in grid.weights for a in grid.alphas(w)}):
                     if round(a * N) < 1:
                         issues.append(
                             f"grid.alpha: alpha = {a} at N = {N} gives P = 0 patterns; "
@@ -281,7 +322,8 @@ def _check_sizes(grid: Grid, issues: list) -> None:
                         )
 
 
-def _validate_solvers(raw: Any, weights: tuple[str, ...], issues: list) -> tuple:
+def _validate_solvers(raw: Any, weights: tuple[str, ...], issues: list,
+                      variants: list = ()) -> tuple:
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
         issues.append("solver: must be a table with [solver.binary] and/or [solver.continuous]")
@@ -289,33 +331,50 @@ def _validate_solvers(raw: Any, weights: tuple[str, ...], issues: list) -> tuple
     _unknown_keys("solver", raw, list(WEIGHTS), issues)
     out = []
     for w in weights:
-        table = dict(raw.get(w, {}))
-        name = table.get("name", DEFAULT_SOLVER[w])
-        key = f"solver.{w}"
-        if name not in SOLVER_PARAMS:
-            issues.append(f"{key}.name: unknown solver {name!r}; "
-                          f"use one of {sorted(SOLVER_PARAMS)}")
+        tables = raw.get(w, {})
+        tables = tables if isinstance(tables, list) else [tables]
+        if not tables or not all(isinstance(t, dict) for t in tables):
+            issues.append(f"solver.{w}: must be a table [solver.{w}] or one or more "
+                          f"[[solver.{w}]] tables, each with a name")
             continue
-        cls, trains = SOLVER_PARAMS[name]
-        if w not in trains:
-            ok = sorted(n for n, (_, t) in SOLVER_PARAMS.items() if w in t)
-            issues.append(f"{key}.name: {name!r} does not train {w} weights; use one of {ok}")
+        names = [t.get("name", default_solver(w, variants)) for t in tables]
+        if len(set(map(str, names))) < len(names):
+            issues.append(f"solver.{w}: a solver is listed twice in {names}; list each "
+                          "solver once (the runs table tells solvers apart by name)")
             continue
-        params = _dataclass_from(cls, table, key, issues, skip=("name",))
-        if params is not None:
-            out.append((w, SolverSpec(name, params)))
+        for k, (table, name) in enumerate(zip(tables, names, strict=True)):
+            key = f"solver.{w}" if len(tables) == 1 else f"solver.{w}[{k}]"
+            spec = _solver_spec(dict(table), name, w, key, issues)
+            if spec is not None:
+                out.append((w, spec))
     return tuple(out)
 
 
+def _solver_spec(table: dict, name: Any, w: str, key: str, issues: list) -> SolverSpec | None:
+    if name not in SOLVER_PARAMS:
+        issues.append(f"{key}.name: unknown solver {name!r}; use one of {sorted(SOLVER_PARAMS)}")
+        return None
+    cls, trains = SOLVER_PARAMS[name]
+    if w not in trains:
+        ok = sorted(n for n, (_, t) in SOLVER_PARAMS.items() if w in t)
+        issues.append(f"{key}.name: {name!r} does not train {w} weights; use one of {ok}")
+        return None
+    params = _dataclass_from(cls, table, key, issues, skip=("name",))
+    return None if params is None else SolverSpec(name, params)
+
+
 def _check_solver_variants(grid: Grid | None, solvers: tuple, issues: list) -> None:
-    """One line per solver that cannot train some (activation, K) of the grid (lp)."""
+    """One line per solver that cannot train some (activation, K, kappa) of the grid
+    (lp, bp, sbpi: ``params.SOLVER_VARIANTS``, ``params.SOLVER_NO_MARGIN``)."""
     for w, spec in solvers:
-        bad = [f"{act} K = {K}" for act, Ks in (grid.K if grid else ()) for K in Ks
-               if not solver_trains(spec.name, act, K)]
+        bad = dict.fromkeys(
+            f"{act} K = {K}" + (f" at kappa = {kappa}" if kappa else "")
+            for act, K, kappa in (grid.variants() if grid else ())
+            if not solver_trains(spec.name, act, K, kappa))
         if bad:
-            ok = ", ".join(f"{a} K = {k}" for a, k in SOLVER_VARIANTS[spec.name])
-            issues.append(f"solver.{w}.name: {spec.name!r} trains only {ok}, not "
-                          f"{'; '.join(bad)}; use another solver or restrict grid.K")
+            issues.append(f"solver.{w}.name: {spec.name!r} trains only "
+                          f"{variants_text(spec.name)}, not {'; '.join(bad)}; "
+                          "use another solver or restrict grid.K / grid.kappa")
 
 
 def _validate_probes(raw: Any, issues: list) -> tuple:
@@ -373,7 +432,8 @@ def validate(raw: dict) -> tuple[ScanSpec | None, list[str]]:
     inputs = raw.get("inputs", "binary")
     _check_value("inputs", inputs, str, {"choices": INPUTS}, issues)
     grid = _validate_grid(raw.get("grid"), issues)
-    solvers = _validate_solvers(raw.get("solver"), grid.weights if grid else (), issues)
+    solvers = _validate_solvers(raw.get("solver"), grid.weights if grid else (), issues,
+                                grid.variants() if grid else ())
     _check_solver_variants(grid, solvers, issues)
     probes = _validate_probes(raw.get("probes"), issues)
     execution = _validate_execution(raw.get("execution"), issues)

@@ -5,20 +5,25 @@ Shapes: B instances, P patterns, K hidden units, n inputs per unit, N = K n.
 Conventions that bite:
 - preactivation lambda_l = W_l . xi_l / sqrt(n); hidden unit l sees inputs l*n .. l*n+n-1;
 - output field Delta = (1/sqrt(K)) sum_l c_l g(lambda_l), prediction sign(Delta);
-- sign units: g = sign (g(0) = 0), c_l = +1, K odd; ReLU units: g = max(0, .), K even,
-  c_l = +1 for the first K/2 units and -1 for the rest (fixed, not learned);
-- a tie, Delta = 0, is an error;
+- g, the readout c and the valid K come from the registry ``activations.ACTIVATIONS``
+  (any name there is accepted): sign units g = sign (g(0) = 0), c_l = +1, K odd; ReLU
+  units g = max(0, .), K even, c_l = +1 for the first K/2 units and -1 for the rest
+  (fixed, not learned); odd g (tanh, erf, linear) c_l = +1, the others as ReLU;
+- a pattern is stored when sigma Delta > kappa s_g (``margin_threshold``; kappa = 0:
+  Delta > 0), so a tie, Delta = 0, is an error;
 - continuous weights live on per-unit spheres |W_l|^2 = n.
 
-Internally the unnormalised sums h_l = W_l . xi_l are used: both g are positively
-homogeneous, so sign(Delta) is the sign of sum_l c_l g(h_l). With +-1 weights and
-inputs every h_l is an integer held exactly in float32 (|h| <= n < 2^24), so errors and
-ties are computed exactly. Nothing here draws random numbers or mutates its inputs,
-except ``apply_flip`` which says so.
+Internally the unnormalised sums h_l = W_l . xi_l are used: for a positively
+homogeneous g (sign, relu, linear, quadratic) sum_l c_l g(h_l) is Delta up to the
+positive factor ``field_scale``. With +-1 weights and inputs every h_l is an integer
+held exactly in float32 (|h| <= n < 2^24), so errors and ties are computed exactly for
+them; any other g is applied to lambda_l = h_l / sqrt(n) (``hidden``). Nothing here
+draws random numbers or mutates its inputs, except ``apply_flip`` which says so.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -26,25 +31,58 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from relu_landscape import activations
 from relu_landscape.instances import Batch
 
 
 def readout(activation: str, K: int, *, device=None, dtype=torch.float32) -> Tensor:
-    """Readout c [K]: all +1 (sign), or +1 on the first K/2 units and -1 after (relu)."""
-    c = torch.ones(K, device=device, dtype=dtype)
-    if activation == "relu":
-        c[K // 2 :] = -1
-    return c
+    """Readout c [K] of the registry (``activations.Activation.readout``): all +1 for
+    odd g (sign, tanh, ...), else +1 on the first K/2 units and -1 after (relu, ...).
+
+    Shared and cached per (activation, K, device, dtype): do not modify it. The cache
+    keeps the hot loops (a flip proposal, a descent step) free of a host-to-device copy,
+    which would wait for the GPU stream."""
+    return _readout(activation, K, torch.device(device or "cpu"), dtype)
 
 
-def hidden(h: Tensor, activation: str) -> Tensor:
-    """g applied elementwise: sign (with g(0) = 0) or max(0, .)."""
-    return torch.sign(h) if activation == "sign" else torch.clamp(h, min=0)
+@functools.cache
+def _readout(activation: str, K: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return torch.as_tensor(activations.get(activation).readout(K), dtype=dtype,
+                           device=device)
+
+
+def hidden(h: Tensor, activation: str, n: int | None = None) -> Tensor:
+    """g applied elementwise to unnormalised sums h = sqrt(n) lambda.
+
+    Positively homogeneous g (sign with g(0) = 0, relu, linear, quadratic) take h as
+    it is: sign(Delta) does not depend on the scale, and +-1 sums stay exact
+    integers. Any other g (tanh, erf, gelu) needs lambda = h / sqrt(n), so ``n``.
+    """
+    act = activations.get(activation)
+    if act.degree is None:
+        if n is None:
+            raise ValueError(f"activation {activation!r} is not homogeneous: give n")
+        h = h / math.sqrt(n)
+    return act.g(h)
 
 
 def field_scale(activation: str, n: int, K: int) -> float:
-    """Factor turning sum_l c_l g(h_l) into Delta: 1/sqrt(K) (sign), 1/sqrt(nK) (relu)."""
-    return 1 / math.sqrt(K) if activation == "sign" else 1 / math.sqrt(n * K)
+    """Factor turning ``output_sum`` into Delta: 1/sqrt(n^p K) for g homogeneous of
+    degree p (sign 1/sqrt(K), relu and linear 1/sqrt(nK)), else 1/sqrt(K)."""
+    p = activations.get(activation).degree
+    return 1 / math.sqrt(K) if p is None else 1 / math.sqrt(n**p * K)
+
+
+def margin_threshold(activation: str, kappa: float, n: int | None = None,
+                     K: int | None = None) -> float:
+    """The stability a stored pattern must exceed: kappa * s_g in units of Delta
+    (n, K None), or in units of ``output_sum`` (n, K given). s_g =
+    ``Activation.field_std``, the std of Delta over random patterns and weights
+    (docs/science.md §1); exactly 0.0 at kappa = 0, today's test sigma Delta > 0."""
+    if kappa == 0:
+        return 0.0
+    t = kappa * activations.get(activation).field_std
+    return t if n is None else t / field_scale(activation, n, K)
 
 
 def _as_float(x: Tensor, like: Tensor) -> Tensor:
@@ -72,8 +110,17 @@ def dot(w: Tensor, xi: Tensor) -> Tensor:
     w: [B, K, n] (float, or int8 +-1); xi: [B, P, N] int8 +-1 or float.
     """
     B, K, n = w.shape
-    x = _as_float(xi, w).reshape(xi.shape[0], xi.shape[1], K, n)
-    return torch.einsum("bpkn,bkn->bpk", x, _as_float(w, w))
+    P = xi.shape[1]
+    wf = _as_float(w, w)
+    if xi.shape[0] != B:  # a batch of 1 broadcast against the other
+        x = _as_float(xi, w).reshape(xi.shape[0], P, K, n)
+        return torch.einsum("bpkn,bkn->bpk", x, wf)
+    # the batched product einsum("bpkn,bkn->bpk") makes, bit for bit, with the patterns
+    # converted while permuted to unit-major (one pass over them; einsum's conversion
+    # and permuted copy took 2-7x longer, measured on CPU)
+    x = torch.empty(B, K, P, n, dtype=wf.dtype, device=w.device)
+    x.copy_(xi.reshape(B, P, K, n).transpose(1, 2))
+    return torch.bmm(x.view(B * K, P, n), wf.reshape(B * K, n, 1)).view(B, K, P).transpose(1, 2)
 
 
 def dot_rows(w: Tensor, xi: Tensor, source: Tensor | None = None) -> Tensor:
@@ -95,10 +142,11 @@ def preact(w: Tensor, xi: Tensor) -> Tensor:
     return dot(w, xi) / math.sqrt(w.shape[-1])
 
 
-def output_sum(h: Tensor, activation: str) -> Tensor:
-    """sum_l c_l g(h_l) over the last axis of h [..., K]; sign(Delta) equals its sign."""
+def output_sum(h: Tensor, activation: str, n: int | None = None) -> Tensor:
+    """sum_l c_l g(.) of unnormalised sums h [..., K] (``hidden``; n needed for g not
+    homogeneous); times ``field_scale`` it is Delta, so sign(Delta) is its sign."""
     c = readout(activation, h.shape[-1], device=h.device, dtype=h.dtype)
-    return hidden(h, activation) @ c
+    return hidden(h, activation, n) @ c
 
 
 def field(w: Tensor, xi: Tensor, activation: str,
@@ -106,7 +154,7 @@ def field(w: Tensor, xi: Tensor, activation: str,
     """Output field Delta [B, P] (docs/science.md §1); xi, source as in ``dot_rows``
     (source None and xi [B, P, N]: per-instance patterns)."""
     B, K, n = w.shape
-    return output_sum(dot_rows(w, xi, source), activation) * field_scale(activation, n, K)
+    return output_sum(dot_rows(w, xi, source), activation, n) * field_scale(activation, n, K)
 
 
 def finite_or_nan(stab: Tensor, w: Tensor) -> Tensor:
@@ -120,7 +168,8 @@ def finite_or_nan(stab: Tensor, w: Tensor) -> Tensor:
 
 def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str,
               source: Tensor | None = None) -> Tensor:
-    """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is correct iff > 0.
+    """Stabilities sigma^mu Delta^mu [B, P]; pattern mu is stored iff > kappa s_g
+    (``margin_threshold``; > 0 at kappa = 0).
 
     xi: [B, P, N], or shared [S, P, N] with ``source`` (``dot_rows``). NaN for every
     pattern of an instance with a non-finite weight (``finite_or_nan``).
@@ -128,24 +177,28 @@ def stability(w: Tensor, xi: Tensor, y: Tensor, activation: str,
     return finite_or_nan(field(w, xi, activation, source) * _as_float(y, w), w)
 
 
-def is_wrong(stab: Tensor) -> Tensor:
-    """True where a pattern is misclassified: sigma*Delta <= 0 (a tie counts) or not finite.
+def is_wrong(stab: Tensor, threshold: float = 0.0) -> Tensor:
+    """True where a pattern is not stored: stab <= threshold (a tie counts) or not finite.
 
-    Written as ``not (stab > 0)`` so that NaN, which fails every comparison, is an error
+    threshold: ``margin_threshold`` in the units of stab (0 at kappa = 0). Written as
+    ``not (stab > threshold)`` so that NaN, which fails every comparison, is an error
     and never a stored pattern. Every error count in the package goes through here.
     """
-    return ~(stab > 0) | ~torch.isfinite(stab)
+    return ~(stab > threshold) | ~torch.isfinite(stab)
 
 
 def errors(w: Tensor, xi: Tensor, y: Tensor, activation: str,
-           mask: Tensor | None = None, source: Tensor | None = None) -> Tensor:
-    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= 0 (ties
-    count), or a non-finite sigma*Delta (NaN or inf weights solve nothing).
+           mask: Tensor | None = None, source: Tensor | None = None,
+           kappa: float = 0.0) -> Tensor:
+    """Training errors per instance, int64 [B]: patterns with sigma*Delta <= kappa s_g
+    (ties count; s_g: ``margin_threshold``), or a non-finite sigma*Delta (NaN or inf
+    weights solve nothing).
 
     mask: bool [B, P], True for patterns that belong to the instance (padding is False);
     xi, source as in ``stability``.
     """
-    wrong = is_wrong(stability(w, xi, y, activation, source))
+    wrong = is_wrong(stability(w, xi, y, activation, source),
+                     margin_threshold(activation, kappa))
     if mask is not None:
         wrong &= mask
     return wrong.sum(-1)
@@ -162,7 +215,8 @@ class TorchBatch:
 
     Stored on the shared layout: xi_unique [S, P, N] the distinct pattern matrices,
     source/slot int64 [B] (instance b uses xi_unique[source[b]] and is the slot[b]-th
-    instance doing so); y: [B, P]; mask: bool [B, P]; w0: float32 [B, K, n].
+    instance doing so); y: [B, P]; mask: bool [B, P]; w0: float32 [B, K, n]; kappa:
+    the margin every pattern must clear (``errors``), part of the instances' cell.
     ``TorchBatch(xi, y, mask, w0)`` with per-instance patterns xi [B, P, N] makes each
     instance its own source. There is no per-instance copy of the patterns: kernels
     read xi_unique through source (``dot_rows``, ``dot_shared``) in bounded chunks.
@@ -170,13 +224,13 @@ class TorchBatch:
 
     def __init__(self, xi: Tensor | None, y: Tensor, mask: Tensor, w0: Tensor,
                  xi_unique: Tensor | None = None, source: Tensor | None = None,
-                 slot: Tensor | None = None):
+                 slot: Tensor | None = None, kappa: float = 0.0):
         if xi_unique is None:
             xi_unique = xi
             source = torch.arange(xi.shape[0], device=xi.device)
             slot = torch.zeros_like(source)
         self.xi_unique, self.source, self.slot = xi_unique, source, slot
-        self.y, self.mask, self.w0 = y, mask, w0
+        self.y, self.mask, self.w0, self.kappa = y, mask, w0, kappa
 
     @property
     def xi(self) -> Tensor:
@@ -201,19 +255,23 @@ class TorchBatch:
         """The instances ``pick`` as a batch of their own, on the same shared patterns
         (slots keep their gaps; ``dot_shared`` only needs them distinct per source)."""
         return TorchBatch(None, self.y[pick], self.mask[pick], self.w0[pick],
-                          self.xi_unique, self.source[pick], self.slot[pick])
+                          self.xi_unique, self.source[pick], self.slot[pick], self.kappa)
 
     def stability(self, w: Tensor, activation: str) -> Tensor:
         """``stability`` [B, P] of weights w [B, K, n] on this batch's patterns."""
         return stability(w, self.xi_unique, self.y, activation, self.source)
 
     def errors(self, w: Tensor, activation: str) -> Tensor:
-        """``errors`` int64 [B] of weights w [B, K, n] on this batch's own patterns."""
-        return errors(w, self.xi_unique, self.y, activation, self.mask, self.source)
+        """``errors`` int64 [B] of weights w [B, K, n] on this batch's own patterns, at
+        the batch's margin kappa."""
+        return errors(w, self.xi_unique, self.y, activation, self.mask, self.source,
+                      self.kappa)
 
 
-def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
-    """Move a generated batch to ``device``; binary weights become float32 +-1."""
+def to_torch(batch: Batch, device: str | torch.device = "cpu",
+             kappa: float = 0.0) -> TorchBatch:
+    """Move a generated batch to ``device``; binary weights become float32 +-1; kappa:
+    the margin of its cell (``TorchBatch``)."""
     return TorchBatch(
         None,
         y=torch.from_numpy(batch.y).to(device),
@@ -222,6 +280,7 @@ def to_torch(batch: Batch, device: str | torch.device = "cpu") -> TorchBatch:
         xi_unique=torch.from_numpy(batch.xi_unique).to(device),
         source=torch.from_numpy(batch.source).to(device),
         slot=torch.from_numpy(batch.slot).to(device),
+        kappa=kappa,
     )
 
 
@@ -266,7 +325,8 @@ class FlipCache:
     w: float32 +-1 [B, K, n] (owned: mutated by ``apply_flip``); xi_t: [S, N, P] the
     shared patterns transposed so a weight's column is contiguous, instance b reading
     xi_t[source[b]]; y: float [B, P]; mask: bool [B, P]; h: unnormalised preactivations
-    [B, P, K]; out: sum_l c_l g(h_l) [B, P]; wrong: training errors [B].
+    [B, P, K]; out: sum_l c_l g(h_l) [B, P] (``output_sum``); wrong: training errors
+    [B]; threshold: the margin in units of out (``margin_threshold``).
     """
 
     activation: str
@@ -278,6 +338,7 @@ class FlipCache:
     h: Tensor
     out: Tensor
     wrong: Tensor
+    threshold: float = 0.0
 
 
 @dataclass
@@ -295,7 +356,8 @@ class FlipProposal:
 
 
 def flip_cache(w: Tensor, xi: Tensor, y: Tensor, activation: str,
-               mask: Tensor | None = None, source: Tensor | None = None) -> FlipCache:
+               mask: Tensor | None = None, source: Tensor | None = None,
+               kappa: float = 0.0) -> FlipCache:
     """Build the cache from scratch (one full forward pass). w is cloned, not aliased.
 
     xi: [B, P, N], or shared [S, P, N] with ``source`` [B] (``dot_rows``); the cache
@@ -303,21 +365,25 @@ def flip_cache(w: Tensor, xi: Tensor, y: Tensor, activation: str,
     """
     w = w.to(torch.float32).clone()
     h = dot_rows(w, xi, source)
-    out = output_sum(h, activation)
+    B, K, n = w.shape
+    out = output_sum(h, activation, n)
     yf = y.to(h.dtype)
     mask = torch.ones_like(yf, dtype=torch.bool) if mask is None else mask
-    wrong = (is_wrong(finite_or_nan(yf * out, w)) & mask).sum(-1)
+    threshold = margin_threshold(activation, kappa, n, K)
+    wrong = (is_wrong(finite_or_nan(yf * out, w), threshold) & mask).sum(-1)
     if source is None:
         source = torch.arange(w.shape[0], device=w.device)
     xi_t = xi.transpose(1, 2).contiguous()
-    return FlipCache(activation, w, xi_t, source, yf, mask, h, out, wrong)
+    return FlipCache(activation, w, xi_t, source, yf, mask, h, out, wrong, threshold)
 
 
 def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
     """Effect of flipping W[b, unit[b], index[b]] in every instance; O(P) work, pure.
 
     A flip changes unit l's h of every pattern by -2 W_li xi_i (docs/science.md §3).
-    unit, index: int64 [B].
+    unit, index: int64 [B]. For g not homogeneous (tanh, ...) ``out`` is updated by
+    float differences and drifts by rounding (~1e-7 per accepted flip); the solvers'
+    results are judged afresh by ``errors``.
     """
     B, K, n = cache.w.shape
     rows = torch.arange(B, device=cache.w.device)
@@ -326,9 +392,9 @@ def flip_delta(cache: FlipCache, unit: Tensor, index: Tensor) -> FlipProposal:
     h_old = cache.h[rows, :, unit]
     h_new = h_old - 2 * w_li[:, None] * x
     c = readout(cache.activation, K, device=x.device, dtype=x.dtype)[unit]
-    g_old, g_new = hidden(h_old, cache.activation), hidden(h_new, cache.activation)
+    g_old, g_new = hidden(h_old, cache.activation, n), hidden(h_new, cache.activation, n)
     out = cache.out + c[:, None] * (g_new - g_old)
-    wrong = (is_wrong(cache.y * out) & cache.mask).sum(-1)
+    wrong = (is_wrong(cache.y * out, cache.threshold) & cache.mask).sum(-1)
     return FlipProposal(unit, index, h_new, out, wrong)
 
 
@@ -355,22 +421,29 @@ def proposed_preact(cache: FlipCache, prop: FlipProposal) -> Tensor:
     return h
 
 
+def sign_votes(K: int, kappa: float) -> int:
+    """Fewest positive sign units p with Delta = (2p - K)/sqrt(K) > kappa (the vote a
+    margin asks for; (K + 1)/2 at kappa = 0), clamped to [0, K]."""
+    return min(max(math.floor((K + kappa * math.sqrt(K)) / 2) + 1, 0), K)
+
+
 def violation(h: Tensor, y: Tensor, mask: Tensor, activation: str, n: int,
-              margin: float) -> Tensor:
+              margin: float, kappa: float = 0.0) -> Tensor:
     """Stability-based energy per instance [B]: the summed violation of the margins.
 
     h: unnormalised preactivations [B, P, K]; y: float +-1 [B, P]; mask: bool [B, P];
-    n inputs per unit. Sign units: per pattern, the sum of the (K+1)/2 smallest
-    relu(margin - sigma lambda_l), the least-action cost of putting a majority of
-    units at the margin (lambda units). ReLU units: relu(margin - sigma Delta) (Delta
-    units). With margin > 0 a zero energy implies zero errors. Pure; valid on any h
-    (a cache's, or ``proposed_preact``'s).
+    n inputs per unit; kappa: the model's margin (``errors``). Sign units: per
+    pattern, the sum of the ``sign_votes`` smallest relu(margin - sigma lambda_l), the
+    least-action cost of putting the needed vote at the margin (lambda units). Other
+    g: relu(kappa s_g + margin - sigma Delta) (Delta units). With margin > 0 a zero
+    energy implies zero errors (sign: where the vote is possible, sign_votes <= K).
+    Pure; valid on any h (a cache's, or ``proposed_preact``'s).
     """
     K = h.shape[-1]
     if activation == "sign":
         cost = torch.relu(margin - y[..., None] * h / math.sqrt(n))
-        per_pattern = cost.topk((K + 1) // 2, dim=-1, largest=False).values.sum(-1)
+        per_pattern = cost.topk(sign_votes(K, kappa), dim=-1, largest=False).values.sum(-1)
     else:
-        stab = y * output_sum(h, activation) * field_scale(activation, n, K)
-        per_pattern = torch.relu(margin - stab)
+        stab = y * output_sum(h, activation, n) * field_scale(activation, n, K)
+        per_pattern = torch.relu(margin_threshold(activation, kappa) + margin - stab)
     return (per_pattern * mask).sum(-1)

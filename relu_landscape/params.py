@@ -26,14 +26,16 @@ class DescentParams:
     mean over patterns of ``relu(margin - sigma*Delta)`` (hinge) or
     ``softplus(-beta*sigma*Delta)/beta`` (cross_entropy), where Delta is computed with
     the surrogates tanh(slope*lambda) + 0.1 lambda (sign, as the straight-through
-    gradient of the true sign; lambda itself for the perceptron, K = 1) and
-    softplus(slope*lambda)/slope (ReLU), the slope raised
+    gradient of the true sign; lambda itself for the perceptron, K = 1),
+    softplus(slope*lambda)/slope (ReLU) and g itself with the registry's g' (any other
+    g), the slope raised
     geometrically from 1 to ``slope_end`` over ``max_steps``. The defaults (margin 0.1,
     lr 0.01) came from a comparison at N = 200-1000 near the thresholds: a margin of
     0.5 is infeasible there and left every instance unsolved. Annealing to
     ``margin_end`` = 0.001 (ReLU: to the surrogate's floor, ``descent.relu_floor``)
     took the continuous perceptron at N = 200 from 1/12 to 9/12 solved at alpha = 1.9
-    (LP: 10/12); docs/solvers.md has the measurements.
+    (LP: 10/12); docs/solvers.md has the measurements. With a model margin kappa
+    (``grid.kappa``) the hinge targets kappa s_g plus this annealed margin.
     ``batch_fraction`` < 1 makes it SGD: each step uses a random fraction of the
     patterns. Stops at zero training errors (judged with the true activation).
     """
@@ -94,7 +96,8 @@ class AnnealParams:
 
     ``energy``: "errors" (number of misclassified patterns, a tie is an error) or
     "stability" (summed violation of the margins, ``model.violation``, with ``margin``
-    in units of lambda for sign units and of Delta for ReLU units). The inverse
+    in units of lambda for sign units and of Delta for the others; added to the model's
+    margin kappa s_g). The inverse
     temperature grows geometrically from ``beta_start`` to ``beta_end`` over ``sweeps``
     sweeps of N proposals each; a chain stops at zero errors. The default energy is
     "stability": on the binary perceptron at N = 1001 (100 sweeps) it solves 4/4
@@ -168,13 +171,38 @@ SOLVER_PARAMS: dict[str, tuple[type, tuple[str, ...]]] = {
     "bp": (BPParams, ("binary",)),
 }
 
+DENSE_SEEKING = frozenset({"replicated_gd", "replicated_clipped_sgd"})
+"""Solvers whose objective seeks dense regions of solutions (replicated); the report
+compares their solutions with the other solvers' on the same instances."""
+
 # solvers that train only some (activation, K): name -> the variants they accept
-SOLVER_VARIANTS: dict[str, tuple[tuple[str, int], ...]] = {"lp": (("sign", 1),)}
+# (K None: every valid K). Their update rules are written for these units (BP's output
+# channels, SBPI's least-action choice); the others use only g, g' and the margin.
+SOLVER_VARIANTS: dict[str, tuple[tuple[str, int | None], ...]] = {
+    "lp": (("sign", 1), ("linear", 1)),
+    "bp": (("sign", None), ("relu", None)),
+    "sbpi": (("sign", None), ("relu", None)),
+}
+
+# solvers that know no margin: kappa = 0 only (LP decides separability; BP's channels
+# integrate sigma Delta > 0)
+SOLVER_NO_MARGIN: tuple[str, ...] = ("lp", "bp")
 
 
-def solver_trains(name: str, activation: str, K: int) -> bool:
-    """Whether solver ``name`` trains the (activation, K) variant (weights aside)."""
-    return name not in SOLVER_VARIANTS or (activation, K) in SOLVER_VARIANTS[name]
+def solver_trains(name: str, activation: str, K: int, kappa: float = 0.0) -> bool:
+    """Whether solver ``name`` trains the (activation, K) variant at margin kappa
+    (weights aside)."""
+    if kappa != 0 and name in SOLVER_NO_MARGIN:
+        return False
+    variants = SOLVER_VARIANTS.get(name)
+    return variants is None or (activation, K) in variants or (activation, None) in variants
+
+
+def variants_text(name: str) -> str:
+    """What solver ``name`` trains, in words: "sign K = 1, linear K = 1 (kappa = 0)"."""
+    parts = [a if K is None else f"{a} K = {K}" for a, K in SOLVER_VARIANTS.get(name, ())]
+    text = ", ".join(parts) or "every activation"
+    return text + (" (kappa = 0)" if name in SOLVER_NO_MARGIN else "")
 
 @dataclass(frozen=True)
 class LocalEnergyParams:
@@ -252,3 +280,15 @@ PROBE_PARAMS: dict[str, type] = {
 
 # each weight type's best measured solver (docs/solvers.md has the table)
 DEFAULT_SOLVER = {"binary": "bp", "continuous": "gd"}
+# the default where the best one does not train every variant of the grid (an
+# activation other than sign and relu, or a margin): these train every one
+FALLBACK_SOLVER = {"binary": "anneal", "continuous": "gd"}
+
+
+def default_solver(weights: str, variants) -> str:
+    """The default solver of a weight type for the grid's (activation, K, kappa)
+    ``variants``: ``DEFAULT_SOLVER`` if it trains them all, else ``FALLBACK_SOLVER``."""
+    best = DEFAULT_SOLVER[weights]
+    if all(solver_trains(best, *v) for v in variants):
+        return best
+    return FALLBACK_SOLVER[weights]

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from relu_landscape.errors import OutputError, ShardCorruptError, StoreLockedError
 
-SCHEMA_VERSION = 2  # 2: runs.solvable; NaN stored as null
+SCHEMA_VERSION = 3  # 2: runs.solvable; NaN stored as null; 3: kappa in runs and probes
 PARTITIONS = ("activation", "weights", "K")
 HIVE_SCHEMA = {"activation": pl.String, "weights": pl.String, "K": pl.Int64}
 META_KEY = b"relu_landscape"
@@ -56,6 +56,7 @@ RUNS_SCHEMA = pa.schema(
         pa.field("n", pa.int64(), nullable=False),
         pa.field("P", pa.int64(), nullable=False),
         pa.field("alpha", pa.float64(), nullable=False),
+        pa.field("kappa", pa.float64(), nullable=False),
         pa.field("seed", pa.int64(), nullable=False),
         pa.field("s", pa.int64(), nullable=False),
         pa.field("inputs", pa.string(), nullable=False),
@@ -75,8 +76,11 @@ RUNS_SCHEMA = pa.schema(
 )
 """One row per instance (activation, weights, K come from the partition path).
 
-run_id: joins probe rows; s: seed index; seed: the spec's base seed; P = round(alpha N);
-solved: zero training errors (ties count as errors), checked by the model; errors and
+run_id: joins probe rows (with kappa: the same instance is run at every kappa of the
+grid); kappa: the stability margin, in units of std(Delta) (docs/science.md §1; a
+column, never a partition key: it is a float); s: seed index; seed: the spec's base
+seed; P = round(alpha N); solved: zero training errors (ties, and stabilities <=
+kappa std(Delta), count as errors), checked by the model; errors and
 error_frac: final training errors and errors / P; min_stability: min over patterns of
 sigma*Delta (null where it is not a number: non-finite weights); solvable: whether
 the instance has a solution at all, decided exactly by enumerating its 2^N weight
@@ -167,14 +171,15 @@ false); stderr null (deterministic quadrature); K null for K = infinity."""
 
 
 def _probe_schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
-    """A probe table: the keys to join runs (run_id, N, alpha, solver), then ``columns``.
+    """A probe table: the keys to join runs (run_id, N, alpha, kappa, solver), then
+    ``columns``.
 
     Partitioned like runs (activation, weights, K in the path); one row per instance
     and probe setting; only solved instances are probed. A column may be null only
     where its docstring says so.
     """
     keys = [("run_id", pa.string()), ("N", pa.int64()), ("alpha", pa.float64()),
-            ("solver", pa.string())]
+            ("kappa", pa.float64()), ("solver", pa.string())]
     return pa.schema([pa.field(k, t, nullable=k in ("s", "D", "local_entropy",
                                                         "local_entropy_stderr"))
                       for k, t in [*keys, *columns]])

@@ -21,7 +21,8 @@ from relu_landscape.errors import StoreLockedError
 def fake_runs(n: int, shard: str = "abc") -> pa.Table:
     cols = {f.name: [] for f in store.RUNS_SCHEMA}
     for i in range(n):
-        row = dict(run_id=f"r{i}", N=30, n=10, P=6, alpha=0.2, seed=0, s=i, inputs="binary",
+        row = dict(run_id=f"r{i}", N=30, n=10, P=6, alpha=0.2, kappa=0.0, seed=0, s=i,
+                   inputs="binary",
                    solver="anneal", solver_params="{}", solved=i % 2 == 0, errors=i % 2,
                    error_frac=(i % 2) / 6, min_stability=0.1, solvable=None, steps=10, wall_s=1.0,
                    batch_size=n, device="cpu", shard_id=shard)

@@ -33,6 +33,8 @@ STYLE = {
     "axes.titlesize": 10,
 }
 COLORS = {"sign": "tab:blue", "relu": "tab:red"}
+POINTS = {"marker": "o", "ms": 3, "capsize": 2}
+"""Measured points with error bars, in every figure."""
 PANELS = [
     ("sign", "binary"),
     ("sign", "continuous"),
@@ -97,9 +99,7 @@ def plot_solved_fraction(cells: pl.DataFrame, theory: pl.DataFrame) -> Figure:
                 g["alpha"],
                 p,
                 yerr=err,
-                marker="o",
-                ms=3,
-                capsize=2,
+                **POINTS,
                 color=color,
                 label=_label({"K": K, "N": N, "solver": solver}),
             )
@@ -265,9 +265,7 @@ def plot_probe_curves(rows: pl.DataFrame, curve: Curve, compared: str = "") -> F
                 g[curve.x],
                 g["value"],
                 yerr=g["stderr"],
-                marker="o",
-                ms=3,
-                capsize=2,
+                **POINTS,
                 color=COLORS[act],
                 alpha=1.0 - 0.25 * (i % 3),
                 label=f"{act} {_label({'K': K, 'N': N, 'solver': solver})}, "
@@ -345,9 +343,7 @@ def plot_local_entropy(
                 g["d"],
                 g["value"],
                 yerr=g["stderr"],
-                marker="o",
-                ms=3,
-                capsize=2,
+                **POINTS,
                 color=COLORS[act],
                 alpha=1.0 - 0.3 * (i % 3),
                 label=f"sampled N={N}, {solver}, alpha={alpha}, {draws} draws",
@@ -387,4 +383,35 @@ def plot_local_entropy(
             d, entropy_bound(d), "k:", lw=1, label="B(d): all vectors at d, N = inf"
         )
         ax.legend(fontsize=6)
+    return fig
+
+
+def plot_typical_vs_dense(panels: dict[str, tuple[pl.DataFrame, Curve]], compared: str) -> Figure:
+    """Paired difference dense - plain of each probe (rows) by weight type (columns).
+
+    ``panels``: probe name -> (``geometry.paired_curve`` rows, its Curve). A point is
+    the mean over instances solved by both solvers, the bar one standard error of the
+    paired difference; below zero the dense-seeking solver's solutions have the lower
+    value (for local energy: flatter), above zero the higher (for robustness: more
+    robust).
+    """
+    fig, axes = _grid(len(panels), 2, width=5.5, height=3.8)
+    for r, (name, (rows, curve)) in enumerate(panels.items()):
+        for ax, wts in zip(axes[2 * r : 2 * r + 2], ("binary", "continuous"), strict=True):
+            ax.set(title=f"{name}, {wts} weights", xlabel=curve.xlabel,
+                   ylabel=f"dense - plain: {curve.y.replace('_', ' ')}")
+            ax.axhline(0.0, color="k", lw=0.8)
+            panel = rows.filter(pl.col("weights") == wts)
+            for i, (key, g) in enumerate(panel.group_by(
+                    ["activation", "K", "N", "solver", "alpha"], maintain_order=True)):
+                act, K, N, pair, alpha = key
+                ax.errorbar(g[curve.x], g["diff"], yerr=g["diff_stderr"], **POINTS,
+                            color=COLORS[act], alpha=1.0 - 0.25 * (i % 3),
+                            label=f"{act} K={K}, N={N}, {pair}, alpha={alpha}")
+            if panel.height:
+                ax.legend(fontsize=7)
+            else:
+                ax.text(0.5, 0.5, "no instance solved by both kinds of solver",
+                        ha="center", transform=ax.transAxes)
+    fig.suptitle(f"typical (plain solver) against dense (replicated), {compared}")
     return fig

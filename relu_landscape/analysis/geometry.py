@@ -6,12 +6,15 @@ column (y); ``probe_curve`` averages y over the solutions of each cell (activati
 weights, K, N, solver, alpha) with the standard error across solutions (ddof = 1, as
 ``stats.mean_stderr``), and ``at_load`` picks, per group, the alpha closest to a given
 fraction of the theory capacity so ReLU and sign are compared at the same alpha/alpha_c.
+``paired_rows`` pairs the solutions of a plain and of a dense-seeking solver found on
+the same instance (typical against dense solutions).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +39,7 @@ class Curve:
     xlabel: str
     ylabel: str
     settings: tuple[str, ...] = ()
+    higher_is_better: bool | None = None  # for a solution's robustness; None: neither
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -50,6 +54,7 @@ CURVES: dict[str, Curve] = {
         "weight perturbation d (binary: flipped fraction; continuous: (1 - q)/2)",
         "local energy E_loc (training-error fraction)",
         settings=("s", "D"),  # continuous noise scale s or binary flips D; d averaged
+        higher_is_better=False,
     ),
     "robustness": Curve(
         "robustness",
@@ -57,6 +62,7 @@ CURVES: dict[str, Curve] = {
         "robustness",
         "input noise p (bit-flip probability or Gaussian std)",
         "patterns still correct (fraction)",
+        higher_is_better=True,
     ),
     "local_entropy": Curve(
         "local_entropy",
@@ -85,7 +91,20 @@ CURVES: dict[str, Curve] = {
 
 def missing_columns(schema: pl.Schema, curve: Curve) -> list[str]:
     """Columns ``curve`` needs that a probe table with ``schema`` lacks."""
-    return [c for c in ("run_id", *curve.keys, curve.x, curve.y) if c not in schema]
+    return [c for c in (*RUN_KEYS, *curve.keys, curve.x, curve.y) if c not in schema]
+
+
+RUN_KEYS = ("run_id", "solver", "kappa")
+"""A run's key in every table: run_id names the instance, which several solvers and
+margins kappa of one scan may train."""
+
+
+def _with_runs(probe: pl.LazyFrame, runs: pl.LazyFrame, probe_cols, run_cols) -> pl.LazyFrame:
+    """Probe rows with columns of their run (inner join on RUN_KEYS)."""
+    run_cols = [c for c in run_cols if c not in RUN_KEYS]
+    return probe.select(*RUN_KEYS, *dict.fromkeys(probe_cols)).join(
+        runs.select(*RUN_KEYS, *run_cols), on=list(RUN_KEYS), how="inner"
+    )
 
 
 def probe_curve(probe: pl.LazyFrame, runs: pl.LazyFrame, curve: Curve) -> pl.DataFrame:
@@ -93,12 +112,10 @@ def probe_curve(probe: pl.LazyFrame, runs: pl.LazyFrame, curve: Curve) -> pl.Dat
 
     Columns: KEYS + settings + x, value, stderr (across solutions; 0 for one
     solution), solutions.
-    The cell keys come from the runs table (joined on run_id).
+    The cell keys come from the runs table (joined on RUN_KEYS).
     """
     measured = [] if curve.x in curve.keys else [pl.col(curve.x).mean()]
-    rows = probe.select("run_id", *dict.fromkeys([*curve.keys, curve.x, curve.y])).join(
-        runs.select("run_id", *KEYS), on="run_id", how="inner"
-    )
+    rows = _with_runs(probe, runs, [*curve.keys, curve.x, curve.y], KEYS)
     return (
         rows.group_by([*KEYS, *curve.keys])
         .agg(
@@ -232,11 +249,23 @@ def entropy_limits(N, D, draws) -> tuple[np.ndarray, np.ndarray]:
 THEORY_CURVES = ("franz_parisi", "dense")
 """Theory local-entropy kinds drawn beside the sampled curves (docs/science.md §5)."""
 
+DENSE_AT_FINITE_K = {"sign": "fast"}
+"""Activations whose dense-region curve the report computes at the data's finite K,
+with the QMC precision used (about 12 s a point for sign K = 3 on one CPU core). ReLU
+units take minutes to hours a point at finite K (docs/local_entropy.md §8), so their
+dense curve is drawn at K = inf, labelled as such."""
+
 
 def _theory_rows(
     kind: str, activation: str, K: int | None, alpha: float, ds, precision
 ):
     from relu_landscape import theory
+    from relu_landscape.errors import InvalidConfigError
+
+    if kind == "dense" and K is not None:
+        if activation not in DENSE_AT_FINITE_K:
+            raise InvalidConfigError(f"dense at finite K: not computed for {activation}")
+        precision = DENSE_AT_FINITE_K[activation]
 
     curve = (
         theory.franz_parisi_curve
@@ -376,3 +405,97 @@ def local_entropy_theory(
         else pl.DataFrame(schema=schema)
     )
     return frame.sort(list(schema)[:6]), notes
+
+
+# ------------------------------------------------------------ typical against dense
+
+PAIR_KEYS = ["activation", "weights", "K", "N", "alpha", "seed", "seed_index"]
+"""An instance's identity (the solver aside): the runs table's columns, with its seed
+index ``s`` renamed ``seed_index`` (``s`` is also the local-energy noise scale)."""
+
+
+def paired_rows(
+    probe: pl.LazyFrame, runs: pl.LazyFrame, curve: Curve, dense: Collection[str]
+) -> pl.DataFrame:
+    """``curve.y`` of a plain and of a dense-seeking solver's solution of one instance,
+    at one probe setting: a row per (instance, plain solver, dense solver, setting).
+
+    ``dense``: the dense-seeking solver names (``params.DENSE_SEEKING``). Columns:
+    PAIR_KEYS, settings, x, plain, dense, diff = dense - plain, plain_solver,
+    dense_solver, and ``solver`` = "plain vs dense" (a GROUP key for ``compare``).
+    Only instances both solvers solved appear (probes run on solutions only).
+    """
+    rows = _with_runs(probe, runs.with_columns(pl.col("s").alias("seed_index")),
+                      [*curve.keys, curve.x, curve.y], PAIR_KEYS)
+    is_dense = pl.col("solver").is_in(list(dense))
+    on = [*PAIR_KEYS, *curve.keys]
+    # a setting column is null where it does not apply (s for binary weights, D for
+    # continuous), and such nulls must pair
+    pairs = rows.filter(~is_dense).join(
+        rows.filter(is_dense), on=on, suffix="_dense", nulls_equal=True
+    )
+    x = [] if curve.x in curve.keys else [
+        ((pl.col(curve.x) + pl.col(f"{curve.x}_dense")) / 2).alias(curve.x)
+    ]
+    return (
+        pairs.select(
+            *on,
+            *x,
+            pl.col(curve.y).alias("plain"),
+            pl.col(f"{curve.y}_dense").alias("dense"),
+            (pl.col(f"{curve.y}_dense") - pl.col(curve.y)).alias("diff"),
+            pl.col("solver").alias("plain_solver"),
+            pl.col("solver_dense").alias("dense_solver"),
+            pl.format("{} vs {}", "solver", "solver_dense").alias("solver"),
+        )
+        .sort([*PAIR_KEYS, "solver", *curve.keys])
+        .collect()
+    )
+
+
+def _mean_stderr(col: str) -> list[pl.Expr]:
+    return [
+        pl.col(col).mean().alias(col),
+        (pl.col(col).std(ddof=1) / pl.len().sqrt()).fill_null(0.0).alias(f"{col}_stderr"),
+    ]
+
+
+def paired_curve(pairs: pl.DataFrame, curve: Curve) -> pl.DataFrame:
+    """Means over instances per cell, solver pair and setting: plain, dense and the
+    paired difference diff (dense - plain), each with its stderr across instances;
+    ``pairs`` the number of instances."""
+    return (
+        pairs.group_by([*KEYS, "plain_solver", "dense_solver", *curve.keys])
+        .agg(
+            *([] if curve.x in curve.keys else [pl.col(curve.x).mean()]),
+            *_mean_stderr("plain"),
+            *_mean_stderr("dense"),
+            *_mean_stderr("diff"),
+            pl.len().alias("pairs"),
+        )
+        .sort([*KEYS, curve.x])
+    )
+
+
+def paired_summary(pairs: pl.DataFrame, curve: Curve) -> pl.DataFrame:
+    """One row per cell and solver pair: the paired difference averaged over the probe's
+    settings per instance, then its mean and stderr across instances, and ``verdict``:
+    which solver's solutions are the more robust at two standard errors."""
+    per_instance = pairs.group_by([*KEYS, "seed", "seed_index", "plain_solver",
+                                   "dense_solver"]).agg(
+        pl.col("plain").mean(), pl.col("dense").mean(), pl.col("diff").mean()
+    )
+    better = pl.col("diff") if curve.higher_is_better else -pl.col("diff")
+    clear = (better.abs() > 2 * pl.col("diff_stderr")) & (pl.col("pairs") >= 2)
+    return (
+        per_instance.group_by([*KEYS, "plain_solver", "dense_solver"])
+        .agg(pl.len().alias("pairs"), pl.col("plain").mean(), pl.col("dense").mean(),
+             *_mean_stderr("diff"))
+        .with_columns(
+            pl.when(clear & (better > 0)).then(pl.lit("dense more robust"))
+            .when(clear).then(pl.lit("plain more robust"))
+            .otherwise(pl.lit("no difference at 2 stderr"))
+            .alias("verdict")
+        )
+        .sort(KEYS)
+    )

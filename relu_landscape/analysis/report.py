@@ -19,6 +19,7 @@ import polars as pl
 from relu_landscape import store
 from relu_landscape.analysis import capacity, figures, geometry, theory_join
 from relu_landscape.errors import InvalidConfigError
+from relu_landscape.params import DENSE_SEEKING
 
 CAPTIONS = {
     "capacity_vs_K": "Capacity versus K: RS theory (lines; dashed: K = inf, dotted: "
@@ -31,6 +32,10 @@ CAPTIONS = {
     "least-squares line alpha_50 = alpha_50_inf + slope N^-power and its value at "
     "N = inf (square, 95% interval); power 1/2 unless stated "
     "(relu_landscape.analysis.capacity.FSS_POWER).",
+    "typical_vs_dense": "Typical against dense solutions: the paired difference "
+    "dense - plain of local energy and robustness, on instances solved by both a plain "
+    "solver and a dense-seeking (replicated) one; error bars one standard error of the "
+    "paired difference.",
     "local_entropy": "Sampled local entropy (binary weights; mean over solutions where "
     "a neighbour was found, error bars one standard error) beside the Franz-Parisi "
     "and dense-region theory, the bound B(d), the finite-N ceiling and the sampling "
@@ -98,7 +103,7 @@ def _geometry(
 ) -> tuple[list[tuple[str, Path]], dict[str, tuple[pl.DataFrame, str]]]:
     """Probe figures; also the rows each shows and its caption (for report.md)."""
     made, shown = [], {}
-    runs = store.scan_runs(root)
+    runs = _runs(root)
     for name, curve in geometry.CURVES.items():
         if curve.table not in present:
             notes.append(
@@ -140,6 +145,69 @@ def _geometry(
             shown[name] = (_picked_cells(picked), compared)
         made.append((name, figures.save(fig, out / f"{name}.png")))
     return made, shown
+
+
+def _runs(root: Path) -> pl.LazyFrame:
+    """The runs the report shows: those at margin kappa = 0."""
+    return store.scan_runs(root).filter(pl.col("kappa") == 0)
+
+
+def _typical_vs_dense(
+    root: Path,
+    out: Path,
+    present: list[str],
+    theory: pl.DataFrame,
+    comparison: Comparison,
+    notes: list[str],
+    shown: dict,
+) -> list[tuple[str, Path]]:
+    """Typical against dense: local energy and robustness of the solutions of a plain
+    and of a dense-seeking solver on the same instances (params.DENSE_SEEKING)."""
+    runs = _runs(root)
+    panels, summaries = {}, []
+    for name in ("local_energy", "robustness"):
+        curve = geometry.CURVES[name]
+        if name not in present:
+            continue
+        probe = store.scan_table(root, name)
+        if geometry.missing_columns(probe.collect_schema(), curve):
+            continue  # the probe figure's note says what is lacking
+        pairs = geometry.paired_rows(probe, runs, curve, DENSE_SEEKING)
+        if not pairs.height:
+            continue
+        rows, compared = geometry.compare(geometry.paired_curve(pairs, curve), theory,
+                                          comparison.mode, alpha=comparison.alpha,
+                                          load=comparison.load)
+        if rows.height:
+            panels[name] = (rows, curve)
+        summaries.append(geometry.paired_summary(pairs, curve).select(
+            pl.lit(name).alias("probe"), "activation", "weights", "K", "N", "alpha", "plain_solver",
+            "dense_solver", "pairs", "plain", "dense", "diff", "diff_stderr", "verdict"))
+    if not panels:
+        notes.append(
+            "typical_vs_dense: no instance solved by a plain and by a dense-seeking "
+            f"solver ({', '.join(sorted(DENSE_SEEKING))}) with local_energy or robustness "
+            "probes (list both solvers as [[solver.<weights>]] tables); figure skipped"
+        )
+        return []
+    fig = figures.plot_typical_vs_dense(panels, compared)
+    shown["typical_vs_dense"] = (pl.concat(summaries), compared)
+    return [("typical_vs_dense", figures.save(fig, out / "typical_vs_dense.png"))]
+
+
+def _verdicts(summary: pl.DataFrame) -> list[str]:
+    """One sentence per probe: in how many cells the paired difference favours the
+    dense-seeking solver, the plain one, or neither."""
+    lines = []
+    for (probe,), g in summary.group_by("probe", maintain_order=True):
+        counts = dict(g.group_by("verdict").len().iter_rows())
+        lines.append(
+            f"- {probe}: of {g.height} cells, the dense-seeking solver's solutions are "
+            f"more robust in {counts.get('dense more robust', 0)}, less robust in "
+            f"{counts.get('plain more robust', 0)}, and indistinguishable at two "
+            f"standard errors in {counts.get('no difference at 2 stderr', 0)}."
+        )
+    return lines
 
 
 def _picked_cells(picked: pl.DataFrame) -> pl.DataFrame:
@@ -225,7 +293,13 @@ def write_report(
     out = Path(out) if out is not None else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    cells = capacity.solved_fraction(store.scan_runs(root))
+    margins = store.scan_runs(root).select(pl.col("kappa").unique()).collect()["kappa"]
+    if (margins != 0).any():
+        notes.append(
+            f"kappa: the scan has margins {sorted(margins.to_list())}; this report "
+            "shows the kappa = 0 runs only (figures by kappa are not implemented yet)"
+        )
+    cells = capacity.solved_fraction(_runs(root))
     thr = capacity.thresholds(cells)
     theory = _theory(root, cells, notes, tie, precision)
     joined = theory_join.join_theory(thr, theory, tie=tie)
@@ -262,6 +336,8 @@ def write_report(
         root, out, present, theory, Comparison(compare, alpha, load), precision, notes
     )
     made += probes
+    made += _typical_vs_dense(root, out, present, theory, Comparison(compare, alpha, load),
+                              notes, shown)
     text = _markdown(root, cells, joined, theory, trend, made, notes, present, shown)
     path = out / "report.md"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -291,7 +367,23 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present, shown) -
             ),
             "",
         ]
-        if name in shown:
+        if name == "typical_vs_dense":
+            table, compared = shown[name]
+            lines += [
+                f"Figure at {compared}. Each row below is one cell at every alpha "
+                "with pairs: the paired difference dense - plain averaged over the "
+                "probe's settings per instance, then its mean and standard error "
+                "across the instances both solvers solved (plain, dense: the means "
+                "themselves). The paper's claim is that dense-region solutions are "
+                "the robust ones (lower local energy, higher robustness). What these "
+                "data show:",
+                "",
+                *_verdicts(table),
+                "",
+                *_md_table(table),
+                "",
+            ]
+        elif name in shown:
             table, compared = shown[name]
             lines += [
                 f"ReLU and sign compared at {compared}; the cells shown "

@@ -63,10 +63,13 @@ def draw_mean(x: Tensor) -> tuple[np.ndarray, np.ndarray]:
 def wrong_fraction(h: Tensor, batch: TorchBatch, activation: str) -> Tensor:
     """Training error fraction [B, S] from unnormalised preactivations h [B, S, P, K].
 
-    A tie (Delta = 0) is an error; padding patterns (mask False) are ignored.
+    A tie (Delta = 0) is an error, and so is sigma Delta <= kappa s_g at the batch's
+    margin; padding patterns (mask False) are ignored.
     """
-    out = model.output_sum(h, activation)
-    wrong = model.is_wrong(batch.y[:, None].to(out.dtype) * out) & batch.mask[:, None]
+    out = model.output_sum(h, activation, batch.n)
+    threshold = model.margin_threshold(activation, batch.kappa, batch.n, batch.K)
+    wrong = (model.is_wrong(batch.y[:, None].to(out.dtype) * out, threshold)
+             & batch.mask[:, None])
     return wrong.sum(-1) / batch.mask.sum(-1, keepdim=True)
 
 

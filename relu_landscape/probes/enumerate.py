@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from relu_landscape import model
+from relu_landscape import activations, model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import EnumerateParams
 from relu_landscape.probes.base import ProbeResult, grid_rows
@@ -98,18 +98,22 @@ class PartTables:
             h = h[:, units, parts, idx].sum(2, dtype=h.dtype).movedim(1, 0)  # [K, B, C, P']
         else:
             h = h[rows, units, parts, idx].sum(1, dtype=h.dtype)  # [K, C, P']
+        if activations.get(activation).degree not in (0, 1):  # g(h) leaves int8 (x^2, tanh)
+            h = h.float()
         c = model.readout(activation, K, device=dev, dtype=h.dtype)
         c = c.view(K, *[1] * (h.dim() - 1))
-        return (model.hidden(h, activation) * c).sum(0, dtype=h.dtype)
+        return (model.hidden(h, activation, self.n) * c).sum(0, dtype=h.dtype)
 
-    def errors(self, x: Tensor, y: Tensor, mask: Tensor, activation: str) -> Tensor:
-        """Training errors [B, C] of the vectors x (int64 [C]); y: [B, P]; mask: [B, P]."""
-        return _wrong(self.output(x, activation), y, mask).sum(-1)
+    def errors(self, x: Tensor, y: Tensor, mask: Tensor, activation: str,
+               threshold: float = 0.0) -> Tensor:
+        """Training errors [B, C] of the vectors x (int64 [C]); y: [B, P]; mask: [B, P];
+        threshold: the margin in units of the output sums (``model.margin_threshold``)."""
+        return _wrong(self.output(x, activation), y, mask, threshold).sum(-1)
 
 
-def _wrong(out: Tensor, y: Tensor, mask: Tensor) -> Tensor:
-    """Misclassified [B, C, P] from output sums [B, C, P]; y, mask: [B, P]."""
-    return model.is_wrong(y[:, None].to(out.dtype) * out) & mask[:, None]
+def _wrong(out: Tensor, y: Tensor, mask: Tensor, threshold: float = 0.0) -> Tensor:
+    """Not stored [B, C, P] from output sums [B, C, P]; y, mask: [B, P]."""
+    return model.is_wrong(y[:, None].to(out.dtype) * out, threshold) & mask[:, None]
 
 
 def _chunk(tables: PartTables) -> int:
@@ -128,6 +132,7 @@ def solvable(batch: TorchBatch, activation: str) -> Tensor:
     """
     B, K, n = batch.w0.shape
     tables = PartTables.of(batch)
+    threshold = model.margin_threshold(activation, batch.kappa, n, K)
     found = torch.zeros(B, dtype=torch.bool, device=batch.w0.device)
     active = torch.arange(B, device=batch.w0.device)
     head = slice(None, _SCREEN)
@@ -136,12 +141,14 @@ def solvable(batch: TorchBatch, activation: str) -> Tensor:
         part = tables.rows(active)
         y, mask = batch.y[active], batch.mask[active]
         x = torch.arange(start, min(start + _chunk(part), 1 << (K * n)), device=active.device)
-        survive = ~_wrong(part.output(x, activation, head), y[:, head], mask[:, head]).any(-1)
+        survive = ~_wrong(part.output(x, activation, head), y[:, head], mask[:, head],
+                          threshold).any(-1)
         b, c = torch.nonzero(survive, as_tuple=True)
         if len(b):
             tail = slice(_SCREEN, None)
             out = part.output(x[c], activation, tail, rows=b)  # [M, P - _SCREEN]
-            ok = ~(model.is_wrong(y[b, tail].to(out.dtype) * out) & mask[b, tail]).any(-1)
+            ok = ~(model.is_wrong(y[b, tail].to(out.dtype) * out, threshold)
+                   & mask[b, tail]).any(-1)
             hit = torch.zeros(len(active), dtype=torch.bool, device=ok.device)
             hit[b[ok]] = True
             found[active[hit]] = True
@@ -199,6 +206,7 @@ def landscape(batch: TorchBatch, reference: Tensor, activation: str) -> Landscap
     B, K, n = batch.w0.shape
     N, dev = K * n, batch.w0.device
     tables = PartTables.of(batch)
+    threshold = model.margin_threshold(activation, batch.kappa, n, K)
     ref = weight_index(reference)
     P = batch.mask.sum(-1).double()
     neighbours = torch.zeros(B, N + 1, dtype=torch.int64, device=dev)
@@ -207,7 +215,7 @@ def landscape(batch: TorchBatch, reference: Tensor, activation: str) -> Landscap
     chunk = _chunk(tables)
     for start in range(0, 1 << N, chunk):
         x = torch.arange(start, min(start + chunk, 1 << N), device=dev)
-        wrong = tables.errors(x, batch.y, batch.mask, activation)  # [B, C]
+        wrong = tables.errors(x, batch.y, batch.mask, activation, threshold)  # [B, C]
         dist = popcount(x[None, :] ^ ref[:, None])
         neighbours.scatter_add_(1, dist, (wrong == 0).long())
         err_sum.scatter_add_(1, dist, wrong.double())

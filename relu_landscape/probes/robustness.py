@@ -58,6 +58,7 @@ def correct_fraction(batch: TorchBatch, solution: Tensor, activation: str,
     """
     B, K, n = solution.shape
     P = batch.y.shape[1]
+    threshold = model.margin_threshold(activation, batch.kappa, n, K)
     parts = []
     for c, start in enumerate(range(0, draws, _CHUNK)):
         S = min(_CHUNK, draws - start)
@@ -70,8 +71,8 @@ def correct_fraction(batch: TorchBatch, solution: Tensor, activation: str,
             for q in model.chunk_rows(P, pattern_bytes * len(rows)):
                 x = noisy_patterns(sub, rows, block * _BLOCKS + c, S, p, q)
                 h = torch.einsum("bspki,bki->bspk", x.unflatten(-1, (K, n)), solution[r])
-                out = model.output_sum(h, activation)
-                bad = model.is_wrong(sub.y[:, None, q].to(out.dtype) * out)
+                out = model.output_sum(h, activation, n)
+                bad = model.is_wrong(sub.y[:, None, q].to(out.dtype) * out, threshold)
                 wrong[r] += (bad & sub.mask[:, None, q]).sum(-1)
         parts.append(1 - wrong / batch.mask.sum(-1, keepdim=True))
     return torch.cat(parts, 1)

@@ -51,7 +51,7 @@ def _binary_walk(batch: TorchBatch, solution: Tensor, activation: str, S: int,
     B, K, n = solution.shape
     rep = lambda t: t.repeat_interleave(S, 0)  # noqa: E731 - row b*S + s is walker s of b
     cache = model.flip_cache(rep(solution), batch.xi_unique, rep(batch.y), activation,
-                             rep(batch.mask), rep(batch.source))
+                             rep(batch.mask), rep(batch.source), batch.kappa)
     moves = torch.zeros(B * S, dtype=torch.int64, device=solution.device)
     done = 0
     for c, mark in enumerate(marks):

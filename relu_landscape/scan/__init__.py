@@ -236,7 +236,7 @@ def run_scan(
         )
         if todo and pool is None:  # a shard went missing since the preflight
             pool = stack.enter_context(backend.connect(spec.execution))
-        cells = len({cell_of(i) for i in instances(spec)})
+        cells = len({cell_of(i, k) for i in instances(spec) for k in spec.grid.kappa})
         events = Progress(
             todo, cells, enabled=progress and bool(todo), hook=on_dispatch
         )

@@ -278,7 +278,8 @@ def needed_floors(spec: ScanSpec) -> set[tuple[str, str, int]]:
     for act, Ks in spec.grid.K:
         for K in Ks:
             need.add(("gd", act, K))
-            need.update((spec.solver_for(w).name, act, K) for w in spec.grid.weights)
+            need.update((solver.name, act, K) for w in spec.grid.weights
+                        for solver in spec.solvers_for(w))
     return need
 
 

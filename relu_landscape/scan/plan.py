@@ -1,7 +1,8 @@
 """Grid -> instances -> shards (torch- and ray-free).
 
 A shard is the unit of work, of writing and of resume: instances that share
-(activation, weights, K, N) and the solver, so they train as one batch. Instances are
+(activation, weights, K, N), the margin kappa and the solver, so they train as one
+batch (the instances, and so the patterns, are the same at every kappa). Instances are
 ordered seed-major, so all alphas of a seed land in the same shard and share one
 pattern matrix (alpha grid = prefixes). A shard's id is a content hash of its
 instances, its solver and probe settings and the result-schema version.
@@ -42,6 +43,7 @@ class Shard:
     solver: SolverSpec
     probes: tuple[ProbeSpec, ...]
     ids: tuple[InstanceId, ...]
+    kappa: float = 0.0
 
     @property
     def size(self) -> int:
@@ -52,19 +54,22 @@ class Shard:
         """Instances of this shard per grid cell (``cell_of``)."""
         counts: dict[tuple, int] = {}
         for i in self.ids:
-            counts[cell_of(i)] = counts.get(cell_of(i), 0) + 1
+            cell = cell_of(i, self.kappa)
+            counts[cell] = counts.get(cell, 0) + 1
         return counts
 
 
-def cell_of(i: InstanceId) -> tuple:
-    """The grid cell of an instance: (activation, weights, K, N, alpha); seeds vary."""
-    return (i.activation, i.weights, i.K, i.N, i.alpha)
+def cell_of(i: InstanceId, kappa: float = 0.0) -> tuple:
+    """The grid cell of an instance at margin kappa: (activation, weights, K, N, alpha,
+    kappa); seeds vary."""
+    return (i.activation, i.weights, i.K, i.N, i.alpha, kappa)
 
 
-def _shard_id(ids, solver: SolverSpec, probes) -> str:
+def _shard_id(ids, solver: SolverSpec, probes, kappa: float = 0.0) -> str:
     blob = json.dumps(
         {
             "schema": SCHEMA_VERSION,
+            "kappa": kappa,
             "ids": [dataclasses.astuple(i) for i in ids],
             "solver": [solver.name, dataclasses.asdict(solver.params)],
             "probes": [[p.name, dataclasses.asdict(p.params)] for p in probes],
@@ -84,7 +89,7 @@ def instances(spec: ScanSpec) -> list[InstanceId]:
         for K in Ks
         for N, _ in g.sizes(K)
         for s in range(g.seeds)
-        for alpha in g.alpha
+        for alpha in g.alphas(w)
     ]
 
 
@@ -129,8 +134,9 @@ def largest_instance_bytes(spec: ScanSpec) -> int:
         key = (i.weights, i.K, i.N)
         worst[key] = max(worst.get(key, 0), i.P)
     return max(
-        bytes_per_instance(K, N, P, spec.inputs, spec.solver_for(w), spec.probes)
+        bytes_per_instance(K, N, P, spec.inputs, solver, spec.probes)
         for (w, K, N), P in worst.items()
+        for solver in spec.solvers_for(w)
     )
 
 
@@ -147,15 +153,18 @@ def shard_size_for(spec: ScanSpec, device_kind: str, budget: int | None = None) 
 
 
 def plan_shards(spec: ScanSpec, size: int) -> list[Shard]:
-    """Split the grid into shards of <= ``size`` instances of one shape and solver."""
+    """Split the grid into shards of <= ``size`` instances of one shape and solver;
+    with several solvers per weight type each trains every instance."""
     groups: dict[tuple, list[InstanceId]] = {}
     for i in instances(spec):
         groups.setdefault((i.activation, i.weights, i.K, i.N), []).append(i)
     shards = []
     for (act, w, K, N), ids in groups.items():
-        solver = spec.solver_for(w)
-        for start in range(0, len(ids), size):
-            chunk = tuple(ids[start : start + size])
-            sid = _shard_id(chunk, solver, spec.probes)
-            shards.append(Shard(sid, act, w, K, N, solver, spec.probes, chunk))
+        for kappa in spec.grid.kappa:
+            for solver in spec.solvers_for(w):
+                for start in range(0, len(ids), size):
+                    chunk = tuple(ids[start : start + size])
+                    sid = _shard_id(chunk, solver, spec.probes, kappa)
+                    shards.append(Shard(sid, act, w, K, N, solver, spec.probes, chunk,
+                                        kappa))
     return shards

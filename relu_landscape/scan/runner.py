@@ -85,7 +85,7 @@ def exact_solvable(shard: Shard, batch: model.TorchBatch,
 def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
     """Train every instance of ``shard`` on ``device``; return its tables by name."""
     ids = list(shard.ids)
-    batch = model.to_torch(make_batch(ids), device)
+    batch = model.to_torch(make_batch(ids), device, shard.kappa)
     solve = SOLVERS[shard.solver.name]
     keys = [stream_key(i, shard.solver.name) for i in ids]
     res = solve(batch, shard.activation, shard.solver.params, keys)
@@ -99,6 +99,7 @@ def run_shard(shard: Shard, device: str) -> dict[str, pa.Table]:
         "n": [i.n for i in ids],
         "P": P,
         "alpha": [i.alpha for i in ids],
+        "kappa": [shard.kappa] * len(ids),
         "seed": [i.seed for i in ids],
         "s": [i.s for i in ids],
         "inputs": [i.inputs for i in ids],
@@ -168,7 +169,8 @@ def probe_tables(shard: Shard, batch: model.TorchBatch, weights: torch.Tensor,
             continue
         rows = [ids[r] for r in result.instance]
         columns = {"run_id": [i.run_id for i in rows], "N": [i.N for i in rows],
-                   "alpha": [i.alpha for i in rows], "solver": [shard.solver.name] * len(rows),
+                   "alpha": [i.alpha for i in rows], "kappa": [shard.kappa] * len(rows),
+                   "solver": [shard.solver.name] * len(rows),
                    **{k: pa.array(v, from_pandas=True) for k, v in result.columns.items()}}
         tables[spec.name] = pa.table(columns).cast(store.SCHEMAS[spec.name])
     return tables

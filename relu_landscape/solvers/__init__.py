@@ -3,7 +3,8 @@
 A solver is a function ``solve(batch, activation, params, keys, *, progress=None)``:
 
 - batch: ``model.TorchBatch`` (B instances on one device);
-- activation: "sign" or "relu"; params: its dataclass from ``params.py``;
+- activation: any name of ``activations.ACTIVATIONS`` (``params.SOLVER_VARIANTS`` says
+  which solvers train only some); params: its dataclass from ``params.py``;
 - keys: one 128-bit stream key per instance (``instances.stream_key``), the only source
   of its randomness, so results do not depend on batching;
 - progress: optional callable ``progress(done_fraction: float)``.

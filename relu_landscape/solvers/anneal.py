@@ -30,24 +30,25 @@ from relu_landscape.solvers.base import (
 )
 
 
-def energy(cache: FlipCache, params: AnnealParams, n: int) -> Tensor:
-    """The annealed energy [B] of the cache's current weights (full, from cache.h)."""
+def energy(cache: FlipCache, params: AnnealParams, n: int, kappa: float = 0.0) -> Tensor:
+    """The annealed energy [B] of the cache's current weights (full, from cache.h), at
+    the model's margin kappa (the cache's errors count it already)."""
     if params.energy == "errors":
         return cache.wrong.to(torch.float64)
     return model.violation(
-        cache.h, cache.y, cache.mask, cache.activation, n, params.margin
+        cache.h, cache.y, cache.mask, cache.activation, n, params.margin, kappa
     ).to(torch.float64)
 
 
 def proposed_energy(
-    cache: FlipCache, prop: FlipProposal, params: AnnealParams, n: int
+    cache: FlipCache, prop: FlipProposal, params: AnnealParams, n: int, kappa: float = 0.0
 ) -> Tensor:
     """The energy [B] after the proposed flips; pure."""
     if params.energy == "errors":
         return prop.wrong.to(torch.float64)
     h = model.proposed_preact(cache, prop)
     return model.violation(
-        h, cache.y, cache.mask, cache.activation, n, params.margin
+        h, cache.y, cache.mask, cache.activation, n, params.margin, kappa
     ).to(torch.float64)
 
 
@@ -59,10 +60,11 @@ def sweep(
     beta: float,
     u: Tensor,
     params: AnnealParams,
+    kappa: float = 0.0,
 ) -> Tensor:
     """N Metropolis proposals per chain; mutates cache, solved, steps; returns energy.
 
-    u: uniforms [B, N, 2] (which weight, acceptance).
+    u: uniforms [B, N, 2] (which weight, acceptance); kappa: the model's margin.
     """
     B, K, n = cache.w.shape
     N = K * n
@@ -71,7 +73,7 @@ def sweep(
     log_u = torch.log(u[..., 1])
     for t in range(N):
         prop = model.flip_delta(cache, unit[:, t], index[:, t])
-        e_new = proposed_energy(cache, prop, params, n)
+        e_new = proposed_energy(cache, prop, params, n, kappa)
         accept = (log_u[:, t] < -beta * (e_new - e)) & ~solved
         model.apply_flip(cache, prop, accept)
         e = torch.where(accept, e_new, e)
@@ -93,8 +95,8 @@ def solve(
     B, K, n = batch.w0.shape
     dev = batch.w0.device
     cache = model.flip_cache(batch.w0, batch.xi_unique, batch.y, activation, batch.mask,
-                             batch.source)
-    e = energy(cache, params, n)
+                             batch.source, batch.kappa)
+    e = energy(cache, params, n, batch.kappa)
     solved = cache.wrong == 0
     steps = torch.zeros(B, dtype=torch.int64, device=dev)
     # the results of all B chains; the state above holds the rows ``index`` only once
@@ -115,7 +117,7 @@ def solve(
             cache = _cache_rows(cache, keep)
             e, solved, steps = e[keep], solved[keep], steps[keep]
         u = random_block(keys, k, (K * n, 2), dev)
-        e = sweep(cache, e, solved, steps, float(beta), u, params)
+        e = sweep(cache, e, solved, steps, float(beta), u, params, batch.kappa)
         if progress is not None:
             progress((k + 1) / params.sweeps)
     out_w[index], out_steps[index] = cache.w, steps

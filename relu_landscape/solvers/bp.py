@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -192,10 +193,12 @@ def solve(
     keys: list[int],
     *,
     progress=None,
+    on_step: Callable[[int], None] | None = None,
 ) -> SolveResult:
     """Iterate until sign(H) has zero errors or ``max_steps`` sweeps have passed.
 
-    steps: sweeps until solved (or the budget).
+    steps: sweeps until solved (or the budget). ``on_step(t)`` is called after every
+    sweep (the benchmarks time sweeps with it).
     """
     started = time.perf_counter()
     B, K, n = batch.w0.shape
@@ -210,6 +213,8 @@ def solve(
     )
     weights = weights / math.sqrt(2 * math.pi)
     root_n = math.sqrt(n)
+    # only kappa = 0 is trained (params.SOLVER_NO_MARGIN); the check still honours it
+    threshold = model.margin_threshold(activation, batch.kappa, n, K)
     m = params.init_scale * batch.w0
     H = torch.zeros_like(m)
     ext = torch.zeros_like(m)
@@ -244,7 +249,7 @@ def solve(
         w = torch.where(H >= 0, 1.0, -1.0).to(m.dtype)
         hw = model.dot_shared(w, xu, source, slot)
         stab = label * model.output_sum(hw, activation)
-        wrong = model.is_wrong(stab) & valid
+        wrong = model.is_wrong(stab, threshold) & valid
         newly = (wrong.sum(-1) == 0) & ~solved
         best = torch.where(newly[:, None, None], w, best)
         steps = torch.where(newly, t + 1, steps)
@@ -260,6 +265,8 @@ def solve(
             m, H, ext, g, best, steps, solved, y, mask, label, valid = (
                 a[keep] for a in state)
             xu, source, slot = shared_rows(xu, source, slot, keep)
+        if on_step is not None:
+            on_step(t)
         if progress is not None and t % 50 == 0:
             progress(t / params.max_steps)
     last = torch.where(H >= 0, 1.0, -1.0)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from relu_landscape import model
+from relu_landscape import activations, model
 from relu_landscape.model import TorchBatch
 from relu_landscape.params import DescentParams
 from relu_landscape.solvers.base import (
@@ -86,7 +86,9 @@ def surrogate_stability(
     and g = lambda makes the hinge loss convex. ReLU: softplus(slope lambda)/slope,
     whose gradient survives on patterns where every unit is inactive (a tie to be
     fixed); it overstates sigma*Delta by at most ``relu_floor``, which is why the
-    annealed margin stops there for ReLU units.
+    annealed margin stops there for ReLU units. Any other g (tanh, erf, gelu,
+    quadratic, linear): g itself, with the registry's derivative g' as its gradient
+    (``activations.Activation.derivative``; slope unused).
     """
     K = h.shape[-1]
     lam = h / math.sqrt(n)
@@ -95,10 +97,34 @@ def surrogate_stability(
     elif activation == "sign":
         smooth = torch.tanh(slope * lam) + _LEAK * lam
         g = torch.sign(lam) + smooth - smooth.detach()
-    else:
+    elif activation == "relu":
         g = torch.nn.functional.softplus(slope * lam) / slope
+    else:
+        g = _RegistryG.apply(lam, activation)
     c = model.readout(activation, K, device=h.device, dtype=h.dtype)
     return y[:, None] * (g @ c) / math.sqrt(K)
+
+
+class _RegistryG(torch.autograd.Function):
+    """g(x) of a registered activation, differentiated by its declared g'."""
+
+    @staticmethod
+    def forward(ctx, x, activation):
+        ctx.save_for_backward(x)
+        ctx.act = activations.get(activation)
+        return ctx.act.g(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ctx.act.derivative(x), None
+
+
+def target_offset(activation: str, K: int, kappa: float) -> float:
+    """What the model's margin adds to the hinge target, in units of Delta: kappa s_g
+    (``model.margin_threshold``), except for the perceptron of sign units, whose
+    surrogate is lambda while its Delta = +-1 clears any kappa < 1 once right."""
+    return 0.0 if activation == "sign" and K == 1 else model.margin_threshold(activation, kappa)
 
 
 def margin_at(params: DescentParams, t: int, activation: str, K: int) -> float:
@@ -176,12 +202,16 @@ def _replica_dot(xu: Tensor, source: Tensor,
 
 
 def _objective(
-    v, dot, y, weight, counts, solved, slope, margin, gamma, param, activation, params
+    v, dot, y, weight, counts, solved, slope, margin, gamma, param, activation, params,
+    offset=0.0,
 ):
-    """Summed loss over instances still training; returns (loss, h of the replicas)."""
+    """Summed loss over instances still training; returns (loss, h of the replicas).
+
+    offset: the model's margin (``target_offset``), subtracted from the stabilities so
+    that both losses aim past it."""
     B, R, K, n = v.shape
     h = dot(param.train(v))
-    stab = surrogate_stability(h, y, activation, n, slope)
+    stab = surrogate_stability(h, y, activation, n, slope) - offset
     per = pattern_loss(stab, params, margin) * weight[:, None]
     per = per.sum(-1) / counts[:, None]
     if R > 1:
@@ -226,6 +256,8 @@ def descend(
     out_w, out_steps = best.clone(), steps.clone()
     dot = _replica_dot(xu, source, slot)
     growth = math.log(params.slope_end) / max(params.max_steps - 1, 1)
+    offset = target_offset(activation, K, batch.kappa)
+    threshold = model.margin_threshold(activation, batch.kappa, n, K)
     for t in range(params.max_steps):
         weight = mask.to(torch.float32)
         if params.batch_fraction < 1:
@@ -244,12 +276,13 @@ def descend(
             param,
             activation,
             params,
+            offset,
         )
         with torch.no_grad():
             centre = _centre(param, v)
             ch = h[:, 0] if R == 1 else dot(centre[:, None])[:, 0]
-            stab = y * model.output_sum(ch, activation)
-            wrong = (model.is_wrong(stab) & mask).sum(-1)
+            stab = y * model.output_sum(ch, activation, n)
+            wrong = (model.is_wrong(stab, threshold) & mask).sum(-1)
             newly = (wrong == 0) & ~solved
             best = torch.where(newly[:, None, None], centre, best)
             steps = torch.where(newly, t, steps)

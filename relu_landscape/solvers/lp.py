@@ -1,4 +1,5 @@
-"""Linear programming, exact for the perceptron (sign unit, K = 1, continuous weights).
+"""Linear programming, exact for the perceptron (sign unit, K = 1, continuous weights;
+the same classifier as a linear unit at K = 1), at margin kappa = 0.
 
 An instance is solvable iff some w has sigma^mu xi^mu . w > 0 for every pattern. That
 set is a cone, so strict feasibility is equivalent to the feasibility of
@@ -24,7 +25,7 @@ import torch
 
 from relu_landscape import model
 from relu_landscape.model import TorchBatch
-from relu_landscape.params import LPParams
+from relu_landscape.params import LPParams, solver_trains, variants_text
 from relu_landscape.solvers.base import SolveResult, finish
 
 
@@ -58,10 +59,9 @@ def solve(
     """One LP per instance; steps = 1 (one LP solve). keys are unused: it is exact."""
     started = time.perf_counter()
     B, K, n = batch.w0.shape
-    if K != 1 or activation != "sign":
-        raise ValueError(
-            f"lp solves only the perceptron (sign, K = 1); got {activation} K = {K}"
-        )
+    if not solver_trains("lp", activation, K, batch.kappa):
+        raise ValueError(f"lp solves only {variants_text('lp')}; got {activation} K = {K}, "
+                         f"kappa = {batch.kappa}")
     xi = batch.xi_unique.cpu().numpy()
     source = batch.source.cpu().numpy()
     y = batch.y.cpu().numpy().astype(np.float64)

@@ -22,6 +22,11 @@ A wrong pattern moves every synapse of the chosen units by 2 tau_l xi_i; a barel
 right one, with probability p_s, moves only the synapses that already agree
 (tau_l xi_i W_i = +1), deepening them without changing W. Lambdas are in the
 unnormalised units h = W.xi of ``model.dot`` (integers), and so is theta.
+
+A margin kappa (``TorchBatch.kappa``) raises the bar: sign units need
+``model.sign_votes`` right units instead of a majority, ReLU units a margin above
+``model.margin_threshold`` instead of above 0. Sign and ReLU units only
+(``params.SOLVER_VARIANTS``).
 """
 
 from __future__ import annotations
@@ -44,10 +49,12 @@ from relu_landscape.solvers.base import (
 )
 
 
-def _least_action_sign(t: Tensor, theta: float) -> tuple[Tensor, Tensor]:
-    """Units to fix and barely right ones [B, K] from unit stabilities t."""
+def _least_action_sign(t: Tensor, theta: float,
+                       votes: int | None = None) -> tuple[Tensor, Tensor]:
+    """Units to fix and barely right ones [B, K] from unit stabilities t; votes: right
+    units a stored pattern needs (default a majority)."""
     K = t.shape[-1]
-    deficit = (K + 1) // 2 - (t > 0).sum(-1, keepdim=True)
+    deficit = ((K + 1) // 2 if votes is None else votes) - (t > 0).sum(-1, keepdim=True)
     # stable sorts: units with equal |lambda| (integers, so ties are common) are
     # ranked by index on every device
     key = torch.where(t > 0, math.inf, -t)
@@ -57,9 +64,11 @@ def _least_action_sign(t: Tensor, theta: float) -> tuple[Tensor, Tensor]:
     return fix, barely
 
 
-def _least_action_relu(lam: Tensor, tau: Tensor, theta: float) -> tuple[Tensor, Tensor]:
-    """Units to fix (finite cost) and the cheapest unit if barely right, [B, K]."""
-    margin = (tau * torch.relu(lam)).sum(-1, keepdim=True)
+def _least_action_relu(lam: Tensor, tau: Tensor, theta: float,
+                       threshold: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Units to fix (finite cost) and the cheapest unit if barely right, [B, K];
+    threshold: the margin in units of lam (``model.margin_threshold``)."""
+    margin = (tau * torch.relu(lam)).sum(-1, keepdim=True) - threshold
     D = torch.relu(-margin)
     raise_cost = D + torch.relu(-tau * lam)
     lower_cost = torch.where(lam > D, D, math.inf)
@@ -78,19 +87,23 @@ def present(
     activation: str,
     params: SBPIParams,
     bound: int,
+    kappa: float = 0.0,
 ) -> None:
     """Show one pattern per instance and update hs, w in place.
 
     hs, w: [B, K, n] float (odd integer states, signs); x: pattern [B, K, n];
-    sigma: label [B]; coin: bool [B] (reinforcement drawn); live: bool [B].
+    sigma: label [B]; coin: bool [B] (reinforcement drawn); live: bool [B]; kappa:
+    the model's margin.
     """
-    c = model.readout(activation, w.shape[1], device=w.device, dtype=w.dtype)
+    K, n = w.shape[1], w.shape[2]
+    c = model.readout(activation, K, device=w.device, dtype=w.dtype)
     lam = (w * x).sum(-1)
     tau = sigma[:, None] * c
     if activation == "sign":
-        fix, barely = _least_action_sign(tau * lam, params.theta)
+        fix, barely = _least_action_sign(tau * lam, params.theta, model.sign_votes(K, kappa))
     else:
-        fix, barely = _least_action_relu(lam, tau, params.theta)
+        fix, barely = _least_action_relu(lam, tau, params.theta,
+                                         model.margin_threshold(activation, kappa, n, K))
     push = tau[..., None] * x
     agree = push * w > 0
     move = fix[..., None] | (barely & coin[:, None])[..., None] & agree
@@ -158,6 +171,7 @@ def solve(
                 activation,
                 params,
                 bound,
+                batch.kappa,
             )
         newly = (part.errors(w, activation) == 0) & ~solved
         steps = torch.where(newly, epoch + 1, steps)

@@ -5,7 +5,8 @@ K odd, K = 1 the perceptron; other odd g any K with readout +1; other g even K w
 readout +1 on the first K/2 units and -1 on the rest); K = math.inf is the wide limit.
 ``kappa`` (capacity functions) is the stability margin: a pattern is stored when
 sigma Delta > kappa std(Delta) (docs/theory_activations.md); K = inf works for every
-registered g and kappa, finite K for sign, relu (kappa = 0) and linear.
+registered g and kappa, finite K for sign, relu and linear, and with continuous
+weights for every smooth g (theory/projection.py).
 ``tie="error"`` (default) counts Delta = 0 as an error (Theta(0) = 0), ``"success"``
 as correct. ``precision`` is "fast", "default" (QMC stderr <= 0.3% of the value) or
 "high". Results are :class:`Estimate` (value, stderr; stderr 0.0 for closed forms and
@@ -20,12 +21,14 @@ H(x), quadrature, QMC      relu_landscape.theory.gauss
 G_E(q), kappa(q)           relu_landscape.theory.energetic
 kappa(q) of any g          relu_landscape.theory.kernels
 d(z) at the q -> 1 limit   relu_landscape.theory.distance
+d(z), any smooth g         relu_landscape.theory.projection
 RS capacity, q, s          relu_landscape.theory.rs
 1RSB capacity (K = inf)    relu_landscape.theory.rsb1
 tables                     relu_landscape.theory.table
 Franz-Parisi local entropy relu_landscape.theory.franz_parisi
 finite-K fields, sampling  relu_landscape.theory.committee_fields
 dense-region local entropy relu_landscape.theory.dense
+dense regions, finite K    relu_landscape.theory.dense_finite_k
 =========================  ==============================
 """
 
@@ -75,7 +78,8 @@ def rs_capacity(
     """RS capacity alpha_c (patterns per weight) at margin kappa, docs/science.md §4.
 
     Continuous weights: 1 / E_z[d(z)^2] (sign: exact quadrature; ReLU: exact d(z),
-    angular quadrature at K = 2, QMC beyond); at K = inf kappa'(1) alpha_G(kappa)
+    angular quadrature at K = 2, QMC beyond; any smooth g: the generic projection,
+    QMC); at K = inf kappa'(1) alpha_G(kappa)
     (ReLU 2 pi / (pi - 1), sign math.inf at kappa = 0). Binary weights: the alpha where
     the RS entropy s = 0. kappa < 0 with continuous weights: RS is unstable (an upper
     estimate; ``table.stability_note``).
@@ -146,6 +150,8 @@ def rs_overlap(
         kappa=kappa,
         allowed=_validate.REGISTERED,
     )
+    # q(alpha) needs G_E(q), which finite K has for sign, relu, linear only
+    _validate.check(activation=activation, K=K, allowed=_validate.REGISTERED)
     return _rs.typical_overlap(
         activation, weights, K, float(alpha), tie, precision, float(kappa)
     )[0]
@@ -258,6 +264,8 @@ def curve_table(
     ]
     if bad:
         raise InvalidConfigError(bad)
+    # curves need G_E(q), which finite K has for sign, relu, linear only
+    _validate.check(activation=activation, K=K, allowed=_validate.REGISTERED)
     return _table.curve_rows(
         activation, weights, K, alphas, tie=tie, precision=precision, margin=kappa
     )
@@ -300,12 +308,14 @@ def dense_local_entropy_curve(
     weights: str = "binary",
     damping: float = 0.5,
     y: float = math.inf,
+    precision: str = "default",
 ) -> list[dict]:
     """Local entropy of the densest regions (y -> infinity) at each distance d.
 
-    Sign units at K = 1 or K = inf, ReLU units at K = inf (finite K > 1 is not
-    implemented); key columns as ``franz_parisi_curve`` (kind "dense", "stderr"
-    0: quadrature); "p",
+    Binary weights; sign units at odd K or K = inf, ReLU units at even K or
+    K = inf; key columns as ``franz_parisi_curve`` (kind "dense", "stderr"
+    0 for the quadrature cases K = 1 and K = inf; finite K > 1: randomised QMC,
+    points by ``precision``, with "external_stderr"); "p",
     "q1", "omega" = y (q1 - q0), "ph", "q0h", "delta" = y (q1h - q0h). The centre
     is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
     is beyond the range in which the distance constraint binds. "d_zero_external":
@@ -315,13 +325,21 @@ def dense_local_entropy_curve(
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
-    if not _franz_parisi.exact(activation, K):
-        raise InvalidConfigError(
-            f"K={K!r} is not available for activation={activation!r} dense regions; "
-            "choose K=inf (or K=1 for sign): finite K > 1 is not implemented"
-        )
+    _validate.check(precision=precision)
     if not (isinstance(y, (int, float)) and y > 1):
         raise InvalidConfigError(f"y={y!r} is not allowed; give y > 1 or inf")
+    finite_k = not _franz_parisi.exact(activation, K)
+    if finite_k and y != math.inf:
+        raise InvalidConfigError(
+            f"y={y!r} is not available at K={K!r}: the finite-y solver exists for "
+            "K = 1 and K = inf only; use y=inf at finite K"
+        )
+    if finite_k:
+        from relu_landscape.theory import dense_finite_k
+
+        return dense_finite_k.curve_rows(
+            activation, int(K), alpha, ds, damping=damping, precision=precision
+        )
     if y == math.inf:
         return _dense.curve_rows(activation, K, alpha, ds, damping=damping)
     from relu_landscape.theory import dense_finite_y

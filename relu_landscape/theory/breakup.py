@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relu_landscape.errors import InvalidConfigError
-from relu_landscape.theory import dense
+from relu_landscape.theory import dense, dense_finite_k, validate
 from relu_landscape.theory.franz_parisi import check_arguments, exact, kernel_name
 
 D_HI = 0.1  # start of the continuation (inside the binding range up to ~alpha_c)
@@ -148,13 +147,21 @@ def alpha_u(
     *,
     tol: float = ALPHA_TOL,
     step: float = STEP,
+    precision: str = "fast",
 ) -> BreakUp:
     """Bisect the break-up load inside ``bracket`` (arguments already checked).
 
+    K = 1 and K = inf: quadrature; finite K > 1: the finite-K term of
+    ``dense_finite_k`` on one QMC set (``precision``), shared by every load so
+    that ph(d) is a smooth function of alpha (common random numbers).
     Not converged (None) when the lower end is already broken or the upper end is
     not: alpha_U is then not inside the bracket.
     """
-    kernel = kernel_name(activation, K)
+    kernel: str | dense.DenseTerm = kernel_name(activation, K)
+    if not exact(activation, K):
+        kernel = dense_finite_k.DenseTerm(
+            activation, dense_finite_k.points(int(K), precision)
+        )
     lo, hi = bracket
     below = profile(kernel, lo, step=step)
     above = profile(kernel, hi, step=step)
@@ -174,12 +181,16 @@ def alpha_u(
 BRACKET = (0.72, 0.96)  # alpha_U is bisected inside these fractions of the RS alpha_c
 
 
-def alpha_u_rows(activation: str, weights: str, Ks: list[float]) -> list[dict]:
+def alpha_u_rows(
+    activation: str, weights: str, Ks: list[float], *, precision: str = "fast"
+) -> list[dict]:
     """Rows {activation, weights, K, alpha_u, d_at_onset, stderr, converged}, one per K.
 
-    K = 1 (sign) and K = inf (sign, ReLU), where the dense curve exists; anything
-    else raises InvalidConfigError. ``stderr`` is None (deterministic quadrature;
-    the bisection resolves alpha_u to ALPHA_TOL / 2 and d_at_onset to about STEP).
+    Sign units at odd K or K = inf, ReLU units at even K or K = inf; anything else
+    raises InvalidConfigError. ``stderr`` is None: quadrature at K = 1 and
+    K = inf, where the bisection resolves alpha_u to ALPHA_TOL / 2 and d_at_onset
+    to about STEP; at finite K > 1 (QMC points by ``precision``) the QMC error of
+    alpha_u is not propagated (docs/local_entropy.md §8).
     Where alpha_U is not inside BRACKET times the RS capacity, alpha_u and
     d_at_onset are None and converged is False.
     """
@@ -187,17 +198,16 @@ def alpha_u_rows(activation: str, weights: str, Ks: list[float]) -> list[dict]:
 
     for K in Ks:
         check_arguments(activation, weights, K, 0.5, [0.1])
-    unsupported = [K for K in Ks if not exact(activation, K)]
-    if unsupported:
-        raise InvalidConfigError(
-            f"K={unsupported[0]!r} is not available for activation={activation!r} "
-            "alpha-u; choose K=inf (or K=1 for sign): the dense curve is not "
-            "implemented at finite K > 1"
-        )
+    validate.check(precision=precision)
     rows = []
     for K in Ks:
         alpha_c = rs_capacity(activation, "binary", K).value
-        found = alpha_u(activation, K, (BRACKET[0] * alpha_c, BRACKET[1] * alpha_c))
+        found = alpha_u(
+            activation,
+            K,
+            (BRACKET[0] * alpha_c, BRACKET[1] * alpha_c),
+            precision=precision,
+        )
         rows.append(
             {
                 "activation": activation,

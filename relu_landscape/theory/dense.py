@@ -260,12 +260,13 @@ def solve_saddle(
     start: tuple[float, float],
     *,
     damping: float = 0.5,
-    tol: float = 1e-9,
+    tol: float | None = None,
 ) -> DenseSaddle:
     """Saddle point at overlap p by ``solve_fixed_point`` on (q1, ln omega).
 
     ``start`` is (q1, omega); omega grows like 1 / sqrt(q0h) as d -> 0, hence the
-    log in the solver's variables.
+    log in the solver's variables. ``tol`` defaults to the term's ``tol``
+    attribute (finite K: dense_finite_k.DenseTerm.tol), else 1e-9.
 
     Not converged (local_entropy nan) when the conjugates leave the feasible
     region (q0h <= 0, delta < 0, or no ph >= 0: d beyond the range where the
@@ -273,6 +274,7 @@ def solve_saddle(
     """
 
     term = _as_term(kernel)
+    tol = getattr(term, "tol", 1e-9) if tol is None else tol
     last_ph = [1.0]
 
     def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
@@ -316,6 +318,7 @@ def external_entropy(kernel: str, alpha: float, sd: DenseSaddle) -> float:
     return entropic_part + alpha * energetic_external(kernel, sd.q1, sd.omega)
 
 
+@functools.cache
 def binding_end(activation: str, K: float, alpha: float) -> float:
     """d_max = (1 - E_z |tanh(sqrt(qh) z)|) / 2: the end of the binding range.
 
@@ -323,11 +326,16 @@ def binding_end(activation: str, K: float, alpha: float) -> float:
     omega -> 0, phi -> s(alpha)) and the best centre is the clipped centre of mass
     sign(tanh(sqrt(qh) z)) of the solution space, at overlap E|tanh| with each
     solution; the external entropy vanishes there (docs/local_entropy.md §5).
+    Cached; finite K > 1 uses theory I's "fast" precision (a reported landmark,
+    not an input of the saddle).
     """
     from relu_landscape.theory import rs_overlap
+    from relu_landscape.theory.franz_parisi import exact
     from relu_landscape.theory.rs import conjugate_overlap
 
-    qh = conjugate_overlap(rs_overlap(activation, "binary", K, alpha).value)
+    precision = "default" if exact(activation, K) else "fast"
+    q = rs_overlap(activation, "binary", K, alpha, precision=precision).value
+    qh = conjugate_overlap(q)
     z, w = _half_line()
     return 0.5 * (1.0 - float(w @ np.tanh(math.sqrt(qh) * z)))
 
@@ -392,6 +400,7 @@ def curve_rows(
                 "stderr": 0.0 if sd.converged else math.nan,
                 "converged": sd.converged,
                 "external_entropy": external,
+                "external_stderr": 0.0 if sd.converged else math.nan,
                 **{
                     k: float(getattr(sd, k))
                     for k in ("p", "q1", "omega", "ph", "q0h", "delta")

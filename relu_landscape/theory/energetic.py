@@ -280,6 +280,8 @@ def energetic_batches(
     sum_l c_l relu > theta = margin * std * sqrt(K). Other g have no finite-K inner
     probability (docs/theory_activations.md §6).
     """
+    if activation not in ("sign", "relu"):
+        raise ValueError(f"{activation}: no finite-K inner probability (sign, relu)")
     h = math.sqrt(q) * points.z
     b = math.sqrt(1.0 - q)
     if activation == "sign":

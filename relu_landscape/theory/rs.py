@@ -25,6 +25,7 @@ import numpy as np
 from scipy import integrate, optimize
 
 from relu_landscape import activations
+from relu_landscape.theory import projection
 from relu_landscape.theory.distance import (
     relu_distance_sq,
     sign_mean_distance_sq,
@@ -46,6 +47,8 @@ from relu_landscape.theory.gauss import (
 from relu_landscape.theory.kernels import gardner_capacity
 
 Residual = Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+# The generic projection's QMC points: at most 2**(precision's log2_n + this) a batch.
+_GENERIC_EXTRA = 4
 # Coarse intervals searched in turn for a sign change of the residual.
 _STAGE1 = ((0.0, 0.8, 14), (0.75, 0.95, 10), (0.93, 0.995, 10))
 
@@ -61,22 +64,31 @@ def gauss_points(activation: str, K: int, precision: str, log2_n: int) -> GaussP
     return qmc_points(K, max(5, log2_n), prec.batches, seed=K)
 
 
+def distance_sq(activation: str, z: np.ndarray, tie: str, theta: float) -> np.ndarray:
+    """d(z)^2 to the closure of {F > theta} at finite K: ReLU's exact projection
+    (distance.py), the generic one for every smooth g (projection.py)."""
+    if activation == "relu":
+        return relu_distance_sq(z, tie, theta)
+    return projection.distance_sq(activation, z, theta)
+
+
 def continuous_capacity(
     activation: str, K: float, tie: str, precision: str, margin: float = 0.0
 ) -> Estimate:
     """RS capacity of continuous weights, alpha_c = 1 / E_z[d(z)^2].
 
-    Exact route (K = inf, linear, the perceptron; ``exact_kernel``): alpha_c =
-    kappa'(1) alpha_G(margin), alpha_G Gardner's (docs/theory_activations.md §3):
-    ReLU 2 pi / (pi - 1) at margin 0, sign inf. sign at finite K: exact 1-D
-    quadrature for the vote the margin asks (inf when every output is stored, 0
-    when none is). ReLU: angular quadrature at K = 2 with margin 0 (the region is
-    a cone), randomised QMC otherwise, with points added until stderr / value <=
-    the precision's target (``converged`` False when the point cap is reached
-    first).
+    Exact route (K = inf, and K = 1 for linear and sign, the perceptron;
+    ``exact_kernel``): alpha_c = kappa'(1) alpha_G(margin), alpha_G Gardner's
+    (docs/theory_activations.md §3): ReLU 2 pi / (pi - 1) at margin 0, sign inf.
+    sign at finite K: exact 1-D quadrature for the vote the margin asks (inf when
+    every output is stored, 0 when none is). ReLU K = 2 at margin 0: angular
+    quadrature (the region is a cone). Otherwise randomised QMC over z of d(z)^2
+    (``distance_sq``; linear too, whose finite-K value is the perceptron's, a check
+    of the generic projection), with points added until stderr / value <= the
+    precision's target (``converged`` False when the point cap is reached first).
     """
     route = exact_kernel(activation, K, margin, tie)
-    if route is not None:
+    if route is not None and (K == math.inf or K == 1):
         kernel, kernel_margin = route
         return Estimate(
             float(kappa_prime(kernel, 1.0)) * gardner_capacity(kernel_margin)
@@ -86,8 +98,9 @@ def continuous_capacity(
         if need < 1 or need > K:
             return Estimate(math.inf if need < 1 else 0.0)
         return Estimate(1.0 / sign_mean_distance_sq(int(K), need))
-    theta = margin * activations.get("relu").field_std * math.sqrt(K)
-    if K == 2 and theta == 0:  # a cone: d^2 = r^2 d(angle)^2
+    theta = margin * activations.get(activation).field_std * math.sqrt(K)
+    if activation == "relu" and K == 2 and theta == 0:
+        # a cone: d^2 = r^2 d(angle)^2
 
         def on_circle(theta: float) -> float:
             z = np.array([[math.cos(theta), math.sin(theta)]])
@@ -107,18 +120,23 @@ def continuous_capacity(
             math.pi / mean
         )  # E[d^2] = (1/pi) * integral of d^2 on the circle
     prec = PRECISIONS[precision]
-    log2_n = prec.log2_n + 4
+    # ReLU's projection is cheap (K/2 + 1 patterns); the generic one solves ~K
+    # branch configurations by bisection, so it starts lower and stops earlier.
+    if activation == "relu":
+        log2_n, cap = prec.log2_n + 4, prec.max_log2_n + 2
+    else:
+        log2_n, cap = prec.log2_n + 1, prec.log2_n + _GENERIC_EXTRA
     while True:
         pts = qmc_points(int(K), log2_n, prec.batches, seed=int(K))
-        mean = from_batches(pts.batch_means(relu_distance_sq(pts.z, tie, theta)))
+        mean = from_batches(pts.batch_means(distance_sq(activation, pts.z, tie, theta)))
         alpha = 1.0 / mean.value
         stderr = alpha * mean.stderr / mean.value  # delta method
         precise = stderr <= prec.rel_target * alpha
-        if precise or log2_n >= prec.max_log2_n + 2:
+        if precise or log2_n >= cap:
             # the point budget can run out first: say so, not just a bare number
             return Estimate(alpha, stderr, converged=precise)
         need = (stderr / (0.8 * prec.rel_target * alpha)) ** 2
-        log2_n = min(prec.max_log2_n + 2, log2_n + max(1, math.ceil(math.log2(need))))
+        log2_n = min(cap, log2_n + max(1, math.ceil(math.log2(need))))
 
 
 def _entropic(qh: float) -> tuple[float, float]:

@@ -22,12 +22,13 @@ from relu_landscape.theory.rs import (
 )
 from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
 
-THEORY_VERSION = 3
+THEORY_VERSION = 4
 """Version of the theory's numbers: bump it whenever a change to relu_landscape.theory
 changes a computed value, so that cached theory tables (OUT/theory) are recomputed.
 2: capacity rows carry precision, theory_version and converged. 3: rows carry the
 margin kappa; the K = inf external entropy of dense regions gained its kernel-curvature
-term."""
+term. 4: continuous weights at finite K for every smooth g (projection.py); linear at
+finite K > 1 is now that QMC estimate rather than the perceptron's closed form."""
 
 
 def rsb1_issue(weights: str, K: float) -> str | None:
@@ -139,7 +140,7 @@ def capacity_table(
                         problem = (
                             validate.k_issue(act, K)
                             or (rsb1_issue(wts, K) if level == "1RSB" else None)
-                            or validate.theory_issue(act, K)
+                            or validate.theory_issue(act, K, wts)
                         )
                         (skipped if problem else plan).append(
                             (act, wts, K, level, margin, problem)

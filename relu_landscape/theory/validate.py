@@ -43,13 +43,21 @@ def k_issue(activation: str, K: object) -> str | None:
     return _registry.get(activation).k_issue(K)
 
 
-def theory_issue(activation: str, K: object) -> str | None:
-    """Why no theory is implemented for a valid (activation, K), or None."""
+def theory_issue(activation: str, K: object, weights: str | None = None) -> str | None:
+    """Why no theory is implemented for a valid (activation, K, weights), or None.
+
+    Finite K: FINITE_K for both weight types; every smooth g (no kinks) for
+    continuous weights (the generic projection, theory/projection.py)."""
     if K == math.inf or activation in FINITE_K:
         return None
+    act = _registry.get(activation)
+    if weights == "continuous" and act.derivative is not None and not act.kinks:
+        return None
     return (
-        f"K={K!r} with activation={activation!r}: finite K is implemented for "
-        f"{', '.join(FINITE_K)}; choose K=math.inf"
+        f"K={K!r} with activation={activation!r}"
+        + (f", weights={weights!r}" if weights else "")
+        + f": finite K is implemented for {', '.join(FINITE_K)}, and for the "
+        "continuous-weight capacity of every smooth g; choose K=math.inf"
     )
 
 
@@ -92,7 +100,7 @@ def check(
     if kappa is not None and not (is_real(kappa) and math.isfinite(kappa)):
         issues.append(f"kappa={kappa!r} is not allowed; choose a finite number")
     if not issues and activation is not None and K is not None:
-        message = theory_issue(activation, K)
+        message = theory_issue(activation, K, weights)
         if message:
             issues.append(message)
     if issues:

@@ -32,6 +32,7 @@ def runs_rows(
                 n=N,
                 P=P,
                 alpha=alpha,
+                kappa=0.0,
                 seed=0,
                 s=s,
                 inputs="binary",
@@ -111,6 +112,8 @@ def energy_probe_rows() -> dict:
     ids = [f"sign-binary-1-20-anneal-{a}-{s}" for a in (0.2, 0.4) for s in range(2)]
     return {
         "run_id": ids * 2,
+        "solver": ["anneal"] * 8,
+        "kappa": [0.0] * 8,
         "s": pa.nulls(8, pa.float64()),
         "D": [2] * 4 + [4] * 4,
         "d": [0.1] * 4 + [0.2] * 4,
@@ -152,6 +155,8 @@ def write_local_entropy(root) -> None:
             pa.table(
                 {
                     "run_id": ids,
+                    "solver": ["anneal"] * n,
+                    "kappa": [0.0] * n,
                     "N": [20] * n,
                     "D": Ds,
                     "d": [D / 20 for D in Ds],

@@ -152,7 +152,8 @@ def test_missing_tables_are_skipped_with_notes_and_figures_are_valid_pngs(tmp_pa
     assert result.path == tmp_path / "rep" / "report.md"
     for name in ("robustness", "local_entropy", "walks", "enumerate"):
         assert f"no '{name}' table" in md
-    assert "table 'local_energy' lacks columns ['s', 'D', 'd', 'local_energy']" in md
+    lacking = "['solver', 'kappa', 's', 'D', 'd', 'local_energy']"
+    assert f"table 'local_energy' lacks columns {lacking}" in md
     assert "finite_size: no group has a finite alpha_50 interval at three sizes" in md
     assert {p.name for p in result.figures} == {"capacity_vs_K.png", "p_solved.png"}
     for png in result.figures:

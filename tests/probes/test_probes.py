@@ -47,7 +47,7 @@ def test_rows_do_not_depend_on_the_batch(name, variant):
     # every instance has the same number of rows, and the schema's columns in order
     assert np.bincount(full.instance, minlength=len(ids)).tolist() == (
         [len(full.instance) // len(ids)] * len(ids))
-    assert list(full.columns) == SCHEMAS[name].names[4:]
+    assert list(full.columns) == SCHEMAS[name].names[5:]
     for b, inst in enumerate(ids):
         one = model.to_torch(make_batch([inst]))
         assert one.xi.shape[1] == inst.P  # its own P, no padding

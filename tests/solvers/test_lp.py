@@ -51,6 +51,6 @@ def test_lp_is_rejected_outside_the_perceptron(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text('[grid]\nK = {sign = [1, 3]}\nweights = ["continuous"]\nn = [11]\n'
                     'alpha = [0.5]\n[solver.continuous]\nname = "lp"\n')
-    message = "'lp' trains only sign K = 1, not sign K = 3"
+    message = "'lp' trains only sign K = 1, linear K = 1 \\(kappa = 0\\), not sign K = 3"
     with pytest.raises(InvalidConfigError, match=message):
         load_config(spec)

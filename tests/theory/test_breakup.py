@@ -19,9 +19,11 @@ import math
 import numpy as np
 import pytest
 
+from relu_landscape import theory
 from relu_landscape.cli import main
 from relu_landscape.theory import breakup, rs_entropy
 from relu_landscape.theory import dense as de
+from relu_landscape.theory.estimate import Estimate
 
 
 def test_local_entropy_slope_is_twice_ph():
@@ -98,19 +100,21 @@ def test_local_entropy_refuses_precision(capsys):
 
 def test_alpha_u_cli_keys_and_errors(capsys, monkeypatch):
     """Plumbing (the bisection itself is the slow test): an unbracketed result is
-    reported as null with converged false; finite K > 1 exits 2 with one line."""
+    reported as null with converged false; an invalid K (even K for sign units)
+    exits 2 with one line."""
     monkeypatch.setattr(breakup, "alpha_u",
                         lambda *a, **k: breakup.BreakUp(None, None, False, None, None))
-    argv = ["theory", "alpha-u", "--activation", "sign", "--K", "1,inf"]
+    monkeypatch.setattr(theory, "rs_capacity", lambda *a, **k: Estimate(0.8))
+    argv = ["theory", "alpha-u", "--activation", "sign", "--K", "1,3,inf"]
     assert main([*argv, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["K"] for r in rows] == [1, "inf"]
+    assert [r["K"] for r in rows] == [1, 3, "inf"]
     assert all(set(r) == {"activation", "weights", "K", "alpha_u", "d_at_onset",
                           "stderr", "converged"} for r in rows)
     assert all(r["alpha_u"] is None and r["converged"] is False for r in rows)
-    assert main(["theory", "alpha-u", "--activation", "sign", "--K", "3"]) == 2
+    assert main(["theory", "alpha-u", "--activation", "sign", "--K", "4"]) == 2
     err = capsys.readouterr().err
-    assert "K=3" in err and len(err.strip().splitlines()) == 1
+    assert "K=4" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -25,8 +25,9 @@ GARDNER = {0.5: 0.9612, -0.5: 4.7701}  # 1 / int_{-kappa}^inf Dt (t + kappa)^2
 @pytest.mark.parametrize("margin", [0.5, -0.5])
 def test_perceptron_reproduces_gardner(margin):
     """The perceptron with Delta = lambda (linear, K = 1): Gardner's alpha_c(kappa);
-    the linear committee at K = 3 and K = inf is the same perceptron."""
-    for K in (1, 3, math.inf):
+    the linear committee at K = inf is the same perceptron (kernel route). Finite
+    K > 1 goes through the generic projection: tests/theory/test_capacity_generic.py."""
+    for K in (1, math.inf):
         est = rs_capacity("linear", "continuous", K, kappa=margin)
         assert est.value == pytest.approx(GARDNER[margin], abs=5e-5)
 
@@ -115,8 +116,8 @@ def test_relu_inner_probability_at_a_margin(theta):
 
 def test_unavailable_cases_name_the_option():
     for call, fragment in (
-        (lambda: rs_capacity("tanh", "continuous", 4), "finite K"),
-        (lambda: rs_capacity("gelu", "continuous", 2, kappa=0.5), "finite K"),
+        (lambda: rs_capacity("gelu", "continuous", 3), "K=3"),
+        (lambda: rs_capacity("gelu", "binary", 2, kappa=0.5), "finite K"),
         (lambda: rs_capacity("gelu", "binary", 3), "K=3"),
         (lambda: rs_capacity("tanh", "binary", 3), "finite K"),
         (lambda: rs_capacity("sign", "binary", 3, kappa=math.nan), "kappa"),

@@ -1,0 +1,295 @@
+"""Dense regions (y -> infinity) at finite K, binary weights (docs/local_entropy.md §8).
+
+The tree committee of K units (sign units, K odd; ReLU units, K even) with per-unit
+overlaps equal across units. The entropic and conjugate terms of the dense free
+entropy are those of the perceptron (theory/dense.py, per weight); the energetic
+term is a K-dimensional Laplace maximum,
+
+    F_E(z) = max_{s in R^K} [ln Z(sqrt(q1) z + s; sqrt(1 - q1)) - |s|^2 / (2 omega)],
+
+z ~ N(0, I_K), Z(h; sigma) the inner probability of a correct committee output
+(theory/committee_fields.py). With L = ln Z at the maximiser x = h + s*
+(s* = omega grad L), by the envelope theorem and the heat equation in sigma^2:
+
+    dF_E/domega = |s*|^2 / (2 omega^2),
+    dF_E/dq1    = grad L . z / (2 sqrt(q1)) - (Laplacian L + |grad L|^2) / 2,
+
+and the 1/y coefficient of the energetic term (external entropy) is
+-ln det(I - omega Hess L) / 2 - z . s* / (2 sqrt(q1)). E_z is taken on one point
+set (common random numbers for every (q1, omega)): randomised QMC with R batches
+(stderr from their spread) or a Gauss-Hermite rule (K = 1 checks).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from relu_landscape.theory import committee_fields, dense
+from relu_landscape.theory.energetic import log_inner_relu, relu_cells
+from relu_landscape.theory.franz_parisi import FINITE_K_POINTS, row_keys
+from relu_landscape.theory.gauss import GaussPoints, qmc_points
+
+_ASCENT = 100  # most Newton steps of the inner maximisation
+_TOL = 1e-11  # stationarity |omega grad L - s| of the inner maximiser
+# A Newton step is accepted unless it lowers the objective by more than the noise of
+# ln Z: sign, log-space sums (~1e-15); ReLU, the Richardson-extrapolated lattice
+# (~1e-9; a tighter test rejects good steps and halves them for nothing)
+_VALUE_NOISE = {"sign": 1e-12, "relu": 1e-8}
+_HESS_STEP = 1e-4  # sign: central-difference step (units of sigma) of the exact gradient
+_RELU_STEP = 0.01  # ReLU: step of the lattice differences (as committee_fields)
+
+
+def local(
+    activation: str, x: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 64
+) -> tuple[np.ndarray, ...]:
+    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian ``[M, K, K]``) at fields x ``[M, K]``.
+
+    Sign: exact value, gradient and Hessian diagonal (committee_fields.sign_inner),
+    off-diagonal entries by central differences of the exact gradient (step
+    1e-4 sigma: truncation ~1e-8, rounding ~1e-12). ReLU: central and second
+    differences of the lattice value (step 0.01 sigma, as committee_fields.relu_inner).
+    """
+    M, K = x.shape
+    eye = np.eye(K)
+    if activation == "sign":
+        log_z, grad, diag = committee_fields.sign_inner(x, sigma)
+        hess = np.zeros((M, K, K))
+        if K > 1:
+            step = _HESS_STEP * sigma
+            shifted = np.concatenate([x + sg * step * e for sg in (1, -1) for e in eye])
+            g = committee_fields.sign_inner(shifted, sigma)[1].reshape(2, K, M, K)
+            hess = np.moveaxis((g[0] - g[1]) / (2.0 * step), 0, 1)  # [M, l, k]
+            hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
+        hess[:, range(K), range(K)] = diag
+        return log_z, grad, hess
+    step = _RELU_STEP * sigma
+    pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]
+    shifts = [np.zeros(K)] + [sg * step * e for sg in (1, -1) for e in eye]
+    shifts += [step * (a * eye[i] + b * eye[j]) for i, j in pairs
+               for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+    cells_q = relu_cells(cells, 1.0 - sigma * sigma)
+    vals = log_inner_relu(x[None] + np.array(shifts)[:, None, :], sigma, tie, cells_q)
+    up, down = vals[1 : K + 1].T, vals[K + 1 : 2 * K + 1].T
+    hess = np.empty((M, K, K))
+    hess[:, range(K), range(K)] = (up - 2.0 * vals[0][:, None] + down) / step**2
+    for n, (i, j) in enumerate(pairs):
+        pp, pm, mp, mm = vals[1 + 2 * K + 4 * n : 5 + 2 * K + 4 * n]
+        hess[:, i, j] = hess[:, j, i] = (pp - pm - mp + mm) / (4.0 * step**2)
+    return vals[0], (up - down) / (2.0 * step), hess
+
+
+def maximise(
+    activation: str,
+    h: np.ndarray,
+    sigma: float,
+    omega: float,
+    start: np.ndarray,
+    *,
+    tie: str = "error",
+    cells: int = 64,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], bool]:
+    """The maximiser s of ln Z(h + s; sigma) - |s|^2 / (2 omega), per row of h.
+
+    Newton from ``start`` on the stationarity s = omega grad ln Z(h + s), with the
+    matrix I - omega Hess ln Z shifted to eigenvalues >= 0.1 where it is not
+    (Levenberg: ln Z need not be concave at finite K), and step halving while the
+    objective decreases: the local maximum of the ascent's basin. Returns (s,
+    (ln Z, grad, Hessian) at h + s, every row stationary to _TOL).
+    """
+    s = start.copy()
+    K = h.shape[1]
+    eye = np.eye(K)
+    cur = local(activation, h + s, sigma, tie=tie, cells=cells)
+    value = cur[0] - 0.5 * np.sum(s * s, axis=1) / omega
+    for _ in range(_ASCENT):
+        resid = omega * cur[1] - s  # omega x gradient of the objective
+        rows = np.flatnonzero(np.max(np.abs(resid), axis=1) >= _TOL)
+        if not rows.size:
+            return s, cur, True
+        mat = eye - omega * cur[2][rows]
+        shift = np.maximum(0.1 - np.linalg.eigvalsh(mat)[:, 0], 0.0)
+        step = np.linalg.solve(mat + shift[:, None, None] * eye, resid[rows][..., None])
+        step = step[..., 0]
+        for _ in range(40):  # halve the step of rows whose objective went down
+            trial = s[rows] + step
+            new = local(activation, h[rows] + trial, sigma, tie=tie, cells=cells)
+            new_value = new[0] - 0.5 * np.sum(trial * trial, axis=1) / omega
+            good = new_value >= value[rows] - _VALUE_NOISE[activation]
+            s[rows[good]] = trial[good]
+            value[rows[good]] = new_value[good]
+            for part, fresh in zip(cur, new, strict=True):
+                part[rows[good]] = fresh[good]
+            rows, step = rows[~good], 0.5 * step[~good]
+            if not rows.size:
+                break
+    err = np.max(np.abs(omega * cur[1] - s), axis=1)
+    return s, cur, bool(np.all(err < 1e3 * _TOL))
+
+
+class DenseTerm:
+    """E_z F_E at finite K on fixed points, per batch (a ``dense.DenseTerm``).
+
+    ``term(q1, omega)`` -> pooled (E F_E, d/dq1, d/domega) for ``dense.solve_saddle``;
+    ``term.batches(q1, omega)`` -> E F_E per batch ``[R]``; ``term.external(q1,
+    omega)`` -> the energetic 1/y coefficient per batch. The maximiser of the last
+    call warm-starts the next (the solver moves in small steps). A maximisation
+    that does not reach stationarity gives nan (the saddle is then unconverged).
+    """
+
+    # Fixed-point tolerance of the saddle solver on this term: on a finite point set
+    # the inner maximiser of a point can jump between basins (L is not concave), so
+    # the update is only piecewise smooth and |update - x| stalls near 1e-7 at some
+    # loads (sign K = 3, alpha = 0.644, d = 0.05); phi is stationary, so a residual
+    # of 1e-6 moves it by far less than its QMC stderr (~1e-4).
+    tol = 1e-6
+
+    def __init__(
+        self, activation: str, points: GaussPoints, *, tie: str = "error", cells: int = 64
+    ):
+        R, M, K = points.z.shape
+        self.activation, self.tie, self.cells = activation, tie, cells
+        self.z = points.z.reshape(R * M, K)
+        self.w, self.R = points.w, R
+        self.exact = points.exact
+        self._s = np.zeros_like(self.z)
+        self._cache: dict[tuple[float, float], tuple] = {}
+
+    def _means(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(self.R, -1) @ self.w
+
+    def _solve(self, q1: float, omega: float) -> tuple:
+        key = (q1, omega)
+        if key not in self._cache:
+            sigma = math.sqrt(1.0 - q1)
+            h = math.sqrt(q1) * self.z
+            s, (log_z, g, hess), ok = maximise(
+                self.activation, h, sigma, omega, self._s, tie=self.tie, cells=self.cells
+            )
+            if ok:
+                self._s = s
+            self._cache = {key: (s, log_z, g, hess, ok)}
+        return self._cache[key]
+
+    def evaluate(self, q1: float, omega: float) -> tuple[np.ndarray, ...]:
+        """(E F_E, d/dq1, d/domega) per batch, each ``[R]`` (nan if not stationary)."""
+        s, log_z, g, hess, ok = self._solve(q1, omega)
+        if not ok:
+            nan = np.full(self.R, math.nan)
+            return nan, nan, nan
+        s2 = np.sum(s * s, axis=1)
+        g2 = np.sum(g * g, axis=1)
+        d_q1 = np.sum(g * self.z, axis=1) / (2.0 * math.sqrt(q1)) - 0.5 * (
+            np.trace(hess, axis1=1, axis2=2) + g2
+        )
+        return (
+            self._means(log_z - 0.5 * s2 / omega),
+            self._means(d_q1),
+            self._means(0.5 * s2 / omega**2),
+        )
+
+    def batches(self, q1: float, omega: float) -> np.ndarray:
+        return self.evaluate(q1, omega)[0]
+
+    def __call__(self, q1: float, omega: float) -> tuple[float, float, float]:
+        return tuple(float(v.mean()) for v in self.evaluate(q1, omega))
+
+    def external(self, q1: float, omega: float) -> np.ndarray:
+        """Per batch E_z[-ln det(I - omega Hess L)/2 - z . s*/(2 sqrt(q1))]
+        (docs/local_entropy.md §8; no kernel-curvature term at finite K)."""
+        s, _, _, hess, ok = self._solve(q1, omega)
+        if not ok:
+            return np.full(self.R, math.nan)
+        K = self.z.shape[1]
+        sign, logdet = np.linalg.slogdet(np.eye(K) - omega * hess)
+        fluct = np.where(sign > 0, -0.5 * logdet, math.nan)
+        shift = -np.sum(self.z * s, axis=1) / (2.0 * math.sqrt(q1))
+        return self._means(fluct + shift)
+
+
+def points(K: int, precision: str) -> GaussPoints:
+    """The QMC set of the finite-K dense term (sizes as the Franz-Parisi ones)."""
+    log2_n, batches = FINITE_K_POINTS[precision]
+    return qmc_points(K, log2_n, batches, seed=K)
+
+
+def saddle_row(
+    term: DenseTerm, alpha: float, sd: dense.DenseSaddle
+) -> dict:
+    """Value, stderr, external entropy and its stderr at one solved saddle.
+
+    phi is stationary in every order parameter, so a batch moves it by
+    alpha (G_r - G) at fixed order parameters: stderr = alpha std(G_r) / sqrt(R);
+    likewise for the external entropy's energetic part.
+    """
+    R = term.R
+    g = term.batches(sd.q1, sd.omega)
+    ext = term.external(sd.q1, sd.omega)
+    entropic_part = dense.entropic_external(sd.q0h, sd.delta, sd.ph, sd.q1)
+    se = alpha * float(g.std(ddof=1)) / math.sqrt(R) if R > 1 else 0.0
+    se_ext = alpha * float(ext.std(ddof=1)) / math.sqrt(R) if R > 1 else 0.0
+    return {
+        "local_entropy": float(sd.local_entropy),
+        "stderr": se,
+        "external_entropy": entropic_part + alpha * float(ext.mean()),
+        "external_stderr": se_ext,
+    }
+
+
+def curve_rows(
+    activation: str,
+    K: int,
+    alpha: float,
+    ds: list[float],
+    *,
+    damping: float,
+    precision: str = "default",
+    max_step: float = 0.02,
+) -> list[dict]:
+    """Dense rows at finite K in the order of ``ds`` (arguments already checked).
+
+    Continuation in p from the largest d downwards, as ``dense.curve_rows``, on one
+    QMC set (``FINITE_K_POINTS[precision]``); the saddle solver is
+    ``dense.solve_saddle`` with this module's term. Rows carry "stderr",
+    "external_entropy" (with "external_stderr") and "d_zero_external".
+    """
+    term = DenseTerm(activation, points(K, precision))
+    p_first = 1.0 - 2.0 * max(ds)
+    steps = math.ceil((1.0 - 2.0 * min(ds) - p_first) / max_step)
+    path = sorted(
+        {*(p_first + k * max_step for k in range(steps)), *(1.0 - 2.0 * d for d in ds)}
+    )
+    targets = {1.0 - 2.0 * d: d for d in ds}
+    saddles: dict[float, dense.DenseSaddle] = {}
+    start = None
+    for p in path:
+        sd = dense.solve_saddle(term, alpha, p, start or (p * p, 1.0), damping=damping)
+        start = (sd.q1, sd.omega) if sd.converged else None
+        if p in targets:
+            saddles[targets[p]] = sd
+    rows = []
+    nan = math.nan
+    for d in ds:
+        sd = saddles[d]
+        values = (
+            saddle_row(term, alpha, sd)
+            if sd.converged
+            else dict.fromkeys(
+                ("local_entropy", "stderr", "external_entropy", "external_stderr"), nan
+            )
+        )
+        ok = sd.converged and all(math.isfinite(v) for v in values.values())
+        rows.append(
+            {
+                **row_keys("dense", activation, K, alpha, d),
+                **(values if ok else dict.fromkeys(values, nan)),
+                "converged": ok,
+                **{
+                    k: float(getattr(sd, k))
+                    for k in ("p", "q1", "omega", "ph", "q0h", "delta")
+                },
+            }
+        )
+    d_zero = dense.external_zero(rows, dense.binding_end(activation, K, alpha))
+    return [{**row, "d_zero_external": d_zero} for row in rows]
