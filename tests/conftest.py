@@ -175,6 +175,19 @@ def stop_cluster(cluster) -> None:
         marker.unlink()
 
 
+def inside_first_page(data: bytes) -> int:
+    """An offset in the middle of a Parquet file's first column chunk (its pages),
+    where a flipped byte must fail a page checksum."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    column = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(0).column(0)
+    start = (column.dictionary_page_offset if column.has_dictionary_page
+             else column.data_page_offset)
+    return start + column.total_compressed_size // 2
+
+
 def tiny_spec_toml(out_backend: str = "ray", **grid) -> str:
     """A small valid spec as TOML text (easy instances), for end-to-end tests; the
     solvers are named, so a change of the package's default solver leaves it valid."""

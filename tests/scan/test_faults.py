@@ -11,7 +11,7 @@ from relu_landscape import store
 from relu_landscape.cli import main
 from relu_landscape.config import load_config
 from relu_landscape.scan import pending, plan, run_scan
-from tests.conftest import tiny_spec_toml
+from tests.conftest import inside_first_page, tiny_spec_toml
 from tests.scan.test_end_to_end import COMPARED
 
 
@@ -109,7 +109,7 @@ def test_corrupt_truncated_and_missing_files_are_recomputed(spec_path, tmp_path)
     truncated, flipped, missing = files[0], files[1], files[2]
     truncated.write_bytes(truncated.read_bytes()[:-40])
     data = bytearray(flipped.read_bytes())
-    data[len(data) // 8] ^= 0xFF  # inside the first column chunk: caught by page CRC
+    data[inside_first_page(data)] ^= 0xFF  # caught by the page CRC
     flipped.write_bytes(bytes(data))
     missing.unlink()
     leftover = truncated.with_name(f".{truncated.name}.12345.tmp")  # a dead writer's

@@ -12,7 +12,7 @@ from relu_landscape.cli import main
 from relu_landscape.config import load_config
 from relu_landscape.errors import StoreLockedError
 from relu_landscape.scan import pending, plan, run_scan
-from tests.conftest import make_bucket, s3_uri, tiny_spec_toml
+from tests.conftest import inside_first_page, make_bucket, s3_uri, tiny_spec_toml
 from tests.scan.test_end_to_end import COMPARED
 
 
@@ -52,7 +52,7 @@ def test_scan_resume_and_corrupt_shards_on_s3(ray_local, s3_endpoint, spec_path,
         fh.write(data[:-40])
     with out.fs.open_input_stream(flipped) as fh:
         data = bytearray(fh.read())
-    data[len(data) // 8] ^= 0xFF  # inside the first column chunk: caught by page CRC
+    data[inside_first_page(data)] ^= 0xFF  # caught by the page CRC
     with out.fs.open_output_stream(flipped) as fh:
         fh.write(bytes(data))
     out.fs.delete_file(missing)

@@ -140,11 +140,11 @@ def test_cli_prints_json_and_writes_parquet(tmp_path, capsys):
             "--activation",
             "relu",
             "--K",
-            "2",
+            "3",
             "--alpha",
             "0.5",
             "--d",
             "0.1",
         ]
     )
-    assert bad == 2 and "K=2" in capsys.readouterr().err
+    assert bad == 2 and "K=3" in capsys.readouterr().err
