@@ -29,16 +29,21 @@ def test_scan_spreads_over_nodes_and_survives_a_lost_node(ray_cluster, tmp_path)
     spec = _spec(tmp_path, "ray", seeds="8")  # 16 instances, 4 shards of 4
     by_id = {w.node_id: w for w in workers}
     dispatched: list[str] = []
+    lost: list[str] = []
 
     def lose_a_node(shard, worker):
-        # The third dispatch goes to a worker that has finished a shard; the other
-        # worker holds (or has finished) its first. Take this worker's node down with
-        # the shard in flight: its process first (a tiny shard could otherwise finish
-        # before the worker notices its raylet is gone), then the node. The
-        # replacement actor cannot be placed (no free CPU left), and the surviving
-        # node finishes the scan. (--device cpu: the nodes' fake GPUs are not CUDA.)
+        # Take a node down with a shard in flight the first time it is sent a second
+        # shard: an actor is sent another shard only once its last one is done, so that
+        # node has finished one (on a slow machine one actor may finish two shards
+        # before the other has started, so "the third dispatch" is not enough). Kill
+        # its process first (a tiny shard could otherwise finish before the worker
+        # notices its raylet is gone), then the node. The replacement actor cannot be
+        # placed (no free CPU left), and the surviving node reruns the lost shard and
+        # finishes the scan. (--device cpu: the nodes' fake GPUs are not CUDA.)
+        repeat = worker["node_id"] in dispatched
         dispatched.append(worker["node_id"])
-        if len(dispatched) == 3:
+        if repeat and not lost:
+            lost.append(worker["node_id"])
             os.kill(worker["pid"], signal.SIGKILL)
             cluster.remove_node(by_id[worker["node_id"]], allow_graceful=False)
 
