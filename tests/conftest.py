@@ -188,15 +188,20 @@ def inside_first_page(data: bytes) -> int:
     return start + column.total_compressed_size // 2
 
 
-def tiny_spec_toml(out_backend: str = "ray", **grid) -> str:
+def tiny_spec_toml(
+    out_backend: str = "ray", *, tables: dict[str, str] | None = None, **grid
+) -> str:
     """A small valid spec as TOML text (easy instances), for end-to-end tests; the
-    solvers are named, so a change of the package's default solver leaves it valid."""
+    solvers are named, so a change of the package's default solver leaves it valid.
+    ``grid`` replaces or adds [grid] keys; ``tables`` replaces or adds whole tables by
+    name, e.g. {"solver.binary": 'name = "anneal"\\nsweeps = 200', "probes.enumerate": ""}."""
     g = {"K": "{ sign = [1, 3], relu = [2] }", "weights": '["binary", "continuous"]',
          "n": "[11]", "alpha": "[0.1, 0.2]", "seeds": "3", **grid}
+    t = {"solver.binary": 'name = "sbpi"\nmax_epochs = 200',
+         "solver.continuous": "max_steps = 1500",
+         "execution": f'backend = "{out_backend}"\nshard_size = 4', **(tables or {})}
     lines = ["seed = 7", "[grid]", *[f"{k} = {v}" for k, v in g.items()],
-             "[solver.binary]", 'name = "sbpi"', "max_epochs = 200",
-             "[solver.continuous]", "max_steps = 1500",
-             "[execution]", f'backend = "{out_backend}"', "shard_size = 4"]
+             *[f"[{name}]\n{body}" for name, body in t.items()]]
     return "\n".join(lines) + "\n"
 
 

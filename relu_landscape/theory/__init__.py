@@ -34,8 +34,11 @@ dense regions, finite K    relu_landscape.theory.dense_finite_k
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
@@ -65,7 +68,38 @@ __all__ = [
     "rsb1_capacity",
 ]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_CHECKED = ("activation", "weights", "K", "tie", "precision", "alpha", "q", "kappa")
+"""Arguments of ``validate.check`` that the capacity functions take by these names."""
 
+
+def _checked(**fixed: object) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator: ``validate.check`` (every registered g) of the function's arguments
+    named in _CHECKED before the call; ``fixed`` adds values or, given None, skips one.
+    """
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        signature = inspect.signature(func)
+        names = [name for name in signature.parameters if name in _CHECKED]
+
+        @functools.wraps(func)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return func(*args, **kwargs)  # Python's own message for a bad call
+            bound.apply_defaults()
+            given = {name: bound.arguments[name] for name in names} | fixed
+            _validate.check(**given, allowed=_validate.REGISTERED)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@_checked()
 def rs_capacity(
     activation: str,
     weights: str,
@@ -84,18 +118,10 @@ def rs_capacity(
     the RS entropy s = 0. kappa < 0 with continuous weights: RS is unstable (an upper
     estimate; ``table.stability_note``).
     """
-    _validate.check(
-        activation=activation,
-        weights=weights,
-        K=K,
-        tie=tie,
-        precision=precision,
-        kappa=kappa,
-        allowed=_validate.REGISTERED,
-    )
     return _table.capacity(activation, weights, K, "RS", tie, precision, kappa)
 
 
+@_checked()
 def rsb1_capacity(
     activation: str,
     weights: str = "continuous",
@@ -111,21 +137,13 @@ def rsb1_capacity(
     (rsb1.py); ReLU gives about 2.664 (RS 2.934), sign units math.inf. ``tie`` and
     ``precision`` are accepted for a uniform API and do not change the K = inf result.
     """
-    _validate.check(
-        activation=activation,
-        weights=weights,
-        K=K,
-        tie=tie,
-        precision=precision,
-        kappa=kappa,
-        allowed=_validate.REGISTERED,
-    )
     problem = _table.rsb1_issue(weights, K)
     if problem:
         raise InvalidConfigError(problem)
     return _table.capacity(activation, weights, K, "1RSB", tie, precision, kappa)
 
 
+@_checked()
 def rs_overlap(
     activation: str,
     weights: str,
@@ -140,16 +158,6 @@ def rs_overlap(
 
     nan (with nan stderr) when no RS solution with q <= 0.995 exists at this alpha.
     """
-    _validate.check(
-        activation=activation,
-        weights=weights,
-        K=K,
-        tie=tie,
-        precision=precision,
-        alpha=alpha,
-        kappa=kappa,
-        allowed=_validate.REGISTERED,
-    )
     # q(alpha) needs G_E(q), which finite K has for sign, relu, linear only
     _validate.check(activation=activation, K=K, allowed=_validate.REGISTERED)
     return _rs.typical_overlap(
@@ -157,6 +165,7 @@ def rs_overlap(
     )[0]
 
 
+@_checked(weights="binary")
 def rs_entropy(
     activation: str,
     K: float,
@@ -167,21 +176,12 @@ def rs_entropy(
     kappa: float = 0.0,
 ) -> Estimate:
     """RS entropy s(alpha) of binary weights (per weight, natural log; ln 2 at 0)."""
-    _validate.check(
-        activation=activation,
-        weights="binary",
-        K=K,
-        tie=tie,
-        precision=precision,
-        alpha=alpha,
-        kappa=kappa,
-        allowed=_validate.REGISTERED,
-    )
     return _rs.typical_overlap(
         activation, "binary", K, float(alpha), tie, precision, float(kappa)
     )[1]
 
 
+@_checked()
 def energetic_term(
     activation: str,
     K: float,
@@ -198,14 +198,6 @@ def energetic_term(
     derivative of a 7-node Chebyshev model on a window around q (same points).
     Kernel formula: G_E(q) = E_z ln H(-sqrt(Q / (1 - Q)) z), Q = kappa(q).
     """
-    _validate.check(
-        activation=activation,
-        K=K,
-        tie=tie,
-        precision=precision,
-        q=q,
-        allowed=_validate.REGISTERED,
-    )
     route = _energetic.exact_kernel(activation, K, 0.0, tie)
     if route is not None:
         kernel = route[0]  # K = 1 sign and linear at any K: the perceptron
@@ -229,13 +221,14 @@ def energetic_term(
     return value, from_batches(model(float(q))[1])
 
 
+@_checked(q=None)  # q: any array of overlaps
 def kappa(activation: str, q):
     """Wide-limit kernel kappa(q) of docs/science.md §4 (sign: (2/pi) arcsin q; relu;
     any registered g by quadrature, theory/kernels.py)."""
-    _validate.check(activation=activation, allowed=_validate.REGISTERED)
     return _energetic.kappa(activation, np.asarray(q, dtype=float))
 
 
+@_checked()
 def curve_table(
     activation: str,
     weights: str,
@@ -248,15 +241,6 @@ def curve_table(
 ) -> list[dict]:
     """Rows {"alpha", "q", "q_stderr"} (+ "s", "s_stderr" for binary weights)."""
     alphas = list(alphas)
-    _validate.check(
-        activation=activation,
-        weights=weights,
-        K=K,
-        tie=tie,
-        precision=precision,
-        kappa=kappa,
-        allowed=_validate.REGISTERED,
-    )
     bad = [
         f"alphas contains {a!r}; every alpha must be a finite number > 0"
         for a in alphas

@@ -31,17 +31,15 @@ from scipy import special
 from relu_landscape.theory.energetic import kappa, kappa_prime
 from relu_landscape.theory.franz_parisi import (
     frozen,
-    increasing_root,
     inverse_mills,
     kernel_name,
     row_keys,
-    solve_fixed_point,
+    solve_with_ph,
 )
 from relu_landscape.theory.gauss import hermite_1d
 
 _NZ = 64  # nodes of each outer average (smooth integrands; 128 nodes agree to ~1e-7)
 _Z_MAX = 12.0  # half-line cut for E_z f(|z|): the weight beyond is below e^-72
-_PH_MAX = 60.0
 _NEWTON = 80
 
 
@@ -243,14 +241,44 @@ def energetic_external(kernel: str, q1: float, omega: float) -> float:
     return float(lp.w @ (fluct + shift + curvature))
 
 
-def _solve_ph(q0h: float, delta: float, p: float, guess: float) -> float | None:
-    """ph >= 0 with E m = p, or None (p below the ph = 0 value: d too large)."""
+Entropic = Callable[..., tuple[float, ...]]
+"""(*conjugates, ph) -> (E F_S, p, q1, omega, dp/dph): the entropic term of a dense
+saddle at fixed conjugates (``entropic``; dense_finite_y at finite y)."""
 
-    def gap(ph: float) -> tuple[float, float]:
-        out = entropic(q0h, delta, ph)
-        return out[1] - p, out[4]
 
-    return increasing_root(gap, 0.0, _PH_MAX, guess)
+def solve_q1_omega(
+    conjugates: Callable[[float, float], tuple[float, ...] | None],
+    entropic_at: Entropic,
+    p: float,
+    start: tuple[float, float],
+    *,
+    damping: float,
+    tol: float,
+) -> tuple[float, float, tuple[float, ...] | None, int]:
+    """Dense saddle at overlap p by ``solve_with_ph`` on (q1, ln omega).
+
+    ``conjugates(q1, omega)``: the energetic conjugates, None where infeasible; ph >= 0
+    (None: d beyond the range where the distance constraint binds) and
+    ``entropic_at(*conjugates, ph)`` gives the next (q1, omega). omega grows like
+    1 / sqrt(q0h) as d -> 0, hence the log.
+    Returns (q1, omega, (ph, *conjugates) or None when not converged, evaluations).
+    """
+
+    def decode(x: np.ndarray) -> tuple[float, float]:
+        return float(x[0]), math.exp(min(float(x[1]), 50.0))
+
+    x, conj, calls = solve_with_ph(
+        lambda x: conjugates(*decode(x)),
+        entropic_at,
+        lambda out: np.array([out[2], math.log(max(out[3], 1e-300))]),
+        p,
+        (start[0], math.log(start[1])),
+        ph_min=0.0,
+        ph_guess=1.0,
+        damping=damping,
+        tol=tol,
+    )
+    return *decode(x), conj, calls
 
 
 def solve_saddle(
@@ -262,47 +290,28 @@ def solve_saddle(
     damping: float = 0.5,
     tol: float | None = None,
 ) -> DenseSaddle:
-    """Saddle point at overlap p by ``solve_fixed_point`` on (q1, ln omega).
+    """Saddle point at overlap p by ``solve_q1_omega``; ``start`` is (q1, omega).
 
-    ``start`` is (q1, omega); omega grows like 1 / sqrt(q0h) as d -> 0, hence the
-    log in the solver's variables. ``tol`` defaults to the term's ``tol``
-    attribute (finite K: dense_finite_k.DenseTerm.tol), else 1e-9.
-
-    Not converged (local_entropy nan) when the conjugates leave the feasible
-    region (q0h <= 0, delta < 0, or no ph >= 0: d beyond the range where the
-    distance constraint binds) or the solver stalls.
+    ``tol`` defaults to the term's ``tol`` attribute (finite K:
+    dense_finite_k.DenseTerm.tol), else 1e-9. Not converged (local_entropy nan)
+    when the conjugates leave the feasible region (q0h <= 0, delta < 0, or no
+    ph >= 0) or the solver stalls.
     """
 
     term = _as_term(kernel)
     tol = getattr(term, "tol", 1e-9) if tol is None else tol
-    last_ph = [1.0]
 
-    def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
-        q1, omega = float(x[0]), math.exp(min(float(x[1]), 50.0))
+    def conjugates(q1: float, omega: float) -> tuple[float, float] | None:
         if not 0.0 < q1 < 1.0:
             return None
         _, d_q1, d_omega = term(q1, omega)
         q0h = 2.0 * alpha * d_omega
         delta = q0h + 2.0 * alpha * d_q1
-        if not (q0h > 0 and delta >= 0):
-            return None
-        ph = _solve_ph(q0h, delta, p, last_ph[0])
-        if ph is None:
-            return None
-        last_ph[0] = ph
-        return ph, q0h, delta
+        return (q0h, delta) if q0h > 0 and delta >= 0 else None
 
-    def update(x: np.ndarray) -> np.ndarray | None:
-        conj = conjugates(x)
-        if conj is None:
-            return None
-        _, _, q1, omega, _ = entropic(conj[1], conj[2], conj[0])
-        return np.array([q1, math.log(max(omega, 1e-300))])
-
-    log_start = (start[0], math.log(start[1]))
-    x, ok, calls = solve_fixed_point(update, log_start, damping=damping, tol=tol)
-    conj = conjugates(x) if ok else None
-    q1, omega = float(x[0]), math.exp(min(float(x[1]), 50.0))
+    q1, omega, conj, calls = solve_q1_omega(
+        conjugates, entropic, p, start, damping=damping, tol=tol
+    )
     if conj is None:
         nan = math.nan
         return DenseSaddle(p, q1, omega, nan, nan, nan, nan, False, calls)
@@ -356,24 +365,20 @@ def external_zero(rows: list[dict], d_max: float) -> float:
     return d_max
 
 
-def curve_rows(
-    activation: str,
-    K: float,
+def continuation(
+    kernel: str | DenseTerm,
     alpha: float,
     ds: list[float],
     *,
     damping: float,
-    max_step: float = 0.02,
-) -> list[dict]:
-    """Dense-region rows in the order of ``ds`` (arguments already checked).
+    max_step: float,
+) -> dict[float, DenseSaddle]:
+    """Saddles at every d of ``ds`` by ``solve_saddle``, continued in p.
 
-    Continuation from the largest d downwards in steps of at most ``max_step`` in
-    p; the first point (and any point after a failure) starts from q1 = p^2,
-    omega = 1. Every row carries the curve's ``d_zero_external`` (external_zero):
-    rows below it have Sigma < 0, so RS counts fewer than one such region and
-    overestimates the dense regions there.
+    Walks from the largest d downwards in steps of at most ``max_step`` in p, each
+    saddle starting from the previous one; the first point (and any point after a
+    failure) starts from q1 = p^2, omega = 1.
     """
-    kernel = kernel_name(activation, K)
     p_first = 1.0 - 2.0 * max(ds)
     steps = math.ceil((1.0 - 2.0 * min(ds) - p_first) / max_step)
     path = sorted(
@@ -387,6 +392,26 @@ def curve_rows(
         start = (sd.q1, sd.omega) if sd.converged else None
         if p in targets:
             saddles[targets[p]] = sd
+    return saddles
+
+
+def curve_rows(
+    activation: str,
+    K: float,
+    alpha: float,
+    ds: list[float],
+    *,
+    damping: float,
+    max_step: float = 0.02,
+) -> list[dict]:
+    """Dense-region rows in the order of ``ds`` (arguments already checked).
+
+    Saddles by ``continuation``. Every row carries the curve's ``d_zero_external``
+    (external_zero): rows below it have Sigma < 0, so RS counts fewer than one such
+    region and overestimates the dense regions there.
+    """
+    kernel = kernel_name(activation, K)
+    saddles = continuation(kernel, alpha, ds, damping=damping, max_step=max_step)
     rows = []
     for d in ds:
         sd = saddles[d]

@@ -249,25 +249,12 @@ def curve_rows(
 ) -> list[dict]:
     """Dense rows at finite K in the order of ``ds`` (arguments already checked).
 
-    Continuation in p from the largest d downwards, as ``dense.curve_rows``, on one
-    QMC set (``FINITE_K_POINTS[precision]``); the saddle solver is
-    ``dense.solve_saddle`` with this module's term. Rows carry "stderr",
+    Saddles by ``dense.continuation`` with this module's term on one QMC set
+    (``FINITE_K_POINTS[precision]``). Rows carry "stderr",
     "external_entropy" (with "external_stderr") and "d_zero_external".
     """
     term = DenseTerm(activation, points(K, precision))
-    p_first = 1.0 - 2.0 * max(ds)
-    steps = math.ceil((1.0 - 2.0 * min(ds) - p_first) / max_step)
-    path = sorted(
-        {*(p_first + k * max_step for k in range(steps)), *(1.0 - 2.0 * d for d in ds)}
-    )
-    targets = {1.0 - 2.0 * d: d for d in ds}
-    saddles: dict[float, dense.DenseSaddle] = {}
-    start = None
-    for p in path:
-        sd = dense.solve_saddle(term, alpha, p, start or (p * p, 1.0), damping=damping)
-        start = (sd.q1, sd.omega) if sd.converged else None
-        if p in targets:
-            saddles[targets[p]] = sd
+    saddles = dense.continuation(term, alpha, ds, damping=damping, max_step=max_step)
     rows = []
     nan = math.nan
     for d in ds:

@@ -29,17 +29,14 @@ from relu_landscape.theory import dense
 from relu_landscape.theory.energetic import kappa, kappa_prime
 from relu_landscape.theory.franz_parisi import (
     frozen,
-    increasing_root,
     inverse_mills,
     kernel_name,
     row_keys,
-    solve_fixed_point,
 )
 
 _STEP = 0.1  # eta grid step: the tilted integrands have widths >= ~0.5 at the loads
 # and y used (trapezoid error ~ exp(-2 pi^2 (width / step)^2), negligible)
 _SPAN = 10.0  # half-width of the energetic eta window (the tilted width is <= 1)
-_PH_MAX = 60.0
 
 
 @functools.cache
@@ -160,6 +157,13 @@ class FiniteYSaddle:
     converged: bool
 
 
+def _entropic_omega(y: float, q1h: float, q0h: float, ph: float) -> tuple[float, ...]:
+    """``_entropic`` in the form of ``dense.solve_q1_omega`` (a ``dense.Entropic``):
+    (value, p, q1, omega = y (q1 - q0), dp/dph) at the conjugates (q1h, q0h)."""
+    value, p, q1, q0, slope = _entropic(y, q0h, math.sqrt(q1h - q0h), ph)
+    return value, p, q1, y * (q1 - q0), slope
+
+
 def solve_saddle(
     kernel: str,
     y: float,
@@ -170,46 +174,23 @@ def solve_saddle(
     damping: float = 0.5,
     tol: float = 1e-9,
 ) -> FiniteYSaddle:
-    """Saddle at overlap p by ``solve_fixed_point`` on (q1, ln(y (q1 - q0))).
+    """Saddle at overlap p by ``dense.solve_q1_omega``, omega = y (q1 - q0).
 
-    ``start`` is (q1, omega = y (q1 - q0)), e.g. the y -> infinity saddle's."""
-    last_ph = [1.0]
+    ``start`` is (q1, omega), e.g. the y -> infinity saddle's."""
 
-    def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
-        q1 = float(x[0])
-        q0 = q1 - math.exp(min(float(x[1]), 50.0)) / y
+    def conjugates(q1: float, omega: float) -> tuple[float, float] | None:
+        q0 = q1 - omega / y
         if not 0.0 < q0 < q1 < 1.0:
             return None
         _, g2, g1sq = _energetic(kernel, y, q1, q0)
         q1h = alpha * float(kappa_prime(kernel, q1)) * g2
         q0h = alpha * float(kappa_prime(kernel, q0)) * g1sq
-        if not 0.0 < q0h < q1h:
-            return None
-        spread = math.sqrt(q1h - q0h)
+        return (q1h, q0h) if 0.0 < q0h < q1h else None
 
-        def gap(ph: float) -> tuple[float, float]:
-            out = _entropic(y, q0h, spread, ph)
-            return out[1] - p, out[4]
-
-        ph = increasing_root(gap, 0.0, _PH_MAX, last_ph[0])
-        if ph is None:
-            return None
-        last_ph[0] = ph
-        return ph, q1h, q0h
-
-    def update(x: np.ndarray) -> np.ndarray | None:
-        conj = conjugates(x)
-        if conj is None:
-            return None
-        _, _, q1, q0, _ = _entropic(y, conj[2], math.sqrt(conj[1] - conj[2]), conj[0])
-        return np.array([q1, math.log(max(y * (q1 - q0), 1e-300))])
-
-    x, ok, _ = solve_fixed_point(
-        update, (start[0], math.log(start[1])), damping=damping, tol=tol
+    q1, omega, conj, _ = dense.solve_q1_omega(
+        conjugates, functools.partial(_entropic_omega, y), p, start, damping=damping, tol=tol
     )
-    conj = conjugates(x) if ok else None
-    q1 = float(x[0])
-    q0 = q1 - math.exp(min(float(x[1]), 50.0)) / y
+    q0 = q1 - omega / y
     if conj is None:
         nan = math.nan
         return FiniteYSaddle(y, p, q1, q0, nan, nan, nan, nan, False)

@@ -173,18 +173,6 @@ def increasing_root(
     return x
 
 
-def _solve_ph(
-    qh0: float, th: float, q1h: float, p: float, guess: float
-) -> float | None:
-    """The ph with E(1+m~) tanh xi = p (increasing in ph), or None if out of range."""
-
-    def gap(ph: float) -> tuple[float, float]:
-        out = entropic(qh0, ph, th, q1h)
-        return out[1] - p, out[4]
-
-    return increasing_root(gap, -_PH_MAX, _PH_MAX, guess)
-
-
 def solve_fixed_point(
     update: Callable[[np.ndarray], np.ndarray | None],
     start: tuple[float, ...],
@@ -219,6 +207,51 @@ def solve_fixed_point(
     final = update(sol.x)
     ok = final is not None and bool(np.max(np.abs(final - sol.x)) < tol)
     return sol.x, ok, calls + 1
+
+
+def solve_with_ph(
+    conjugates: Callable[[np.ndarray], tuple[float, ...] | None],
+    entropic_at: Callable[..., tuple[float, ...]],
+    next_x: Callable[[tuple[float, ...]], np.ndarray],
+    p: float,
+    start: tuple[float, ...],
+    *,
+    ph_min: float,
+    ph_guess: float,
+    damping: float,
+    tol: float,
+) -> tuple[np.ndarray, tuple[float, ...] | None, int]:
+    """Saddle at overlap p by ``solve_fixed_point`` on x, with ph solved in each update.
+
+    ``conjugates(x)``: the energetic conjugates, None where infeasible; then ph in
+    [ph_min, _PH_MAX] solves p(ph) = p (warm-started from the last ph, first from
+    ``ph_guess``; None if out of range), and x -> ``next_x(entropic_at(*conjugates,
+    ph))``. ``entropic_at`` returns (value, p, ..., dp/dph), the last at index 4.
+    Returns (x, (ph, *conjugates) or None when not converged, evaluations).
+    """
+    last_ph = [ph_guess]
+
+    def with_ph(x: np.ndarray) -> tuple[float, ...] | None:
+        conj = conjugates(x)
+        if conj is None:
+            return None
+
+        def gap(ph: float) -> tuple[float, float]:
+            out = entropic_at(*conj, ph)
+            return out[1] - p, out[4]
+
+        ph = increasing_root(gap, ph_min, _PH_MAX, last_ph[0])
+        if ph is None:
+            return None
+        last_ph[0] = ph
+        return ph, *conj
+
+    def update(x: np.ndarray) -> np.ndarray | None:
+        conj = with_ph(x)
+        return None if conj is None else next_x(entropic_at(*conj[1:], conj[0]))
+
+    x, ok, calls = solve_fixed_point(update, start, damping=damping, tol=tol)
+    return x, with_ph(x) if ok else None, calls
 
 
 Term = Callable[[float, float, float], tuple[float, float, float]]
@@ -256,7 +289,7 @@ def solve_saddle(
     damping: float = 0.5,
     tol: float = 1e-9,
 ) -> Saddle:
-    """Saddle point at fixed (q0, p) by ``solve_fixed_point`` on (t, q1).
+    """Saddle point at fixed (q0, p) by ``solve_with_ph`` on (t, q1).
 
     ``kernel``: a kernel name (K = 1, K = inf) or a finite-K :class:`Term`, whose
     ``slack`` (relative to qh0) tolerates q1h < th^2 / qh0 by QMC noise near d0,
@@ -266,9 +299,8 @@ def solve_saddle(
     """
     term = _as_term(kernel, q0)
     qh0 = conjugate_overlap(q0)
-    last_ph = [qh0]
 
-    def conjugates(x: np.ndarray) -> tuple[float, float, float] | None:
+    def conjugates(x: np.ndarray) -> tuple[float, float] | None:
         t, q1 = float(x[0]), float(x[1])
         if not (-1.0 < t < 1.0 and 0.0 <= q1 < 1.0):
             return None
@@ -277,18 +309,23 @@ def solve_saddle(
         q1h = -2.0 * alpha * d_q1
         if q1h < th * th / qh0 - max(1e-12, getattr(term, "slack", 0.0) * qh0):
             return None
-        ph = _solve_ph(qh0, th, q1h, p, last_ph[0])
-        if ph is None:
-            return None
-        last_ph[0] = ph
-        return ph, th, q1h
+        return th, q1h
 
-    def update(x: np.ndarray) -> np.ndarray | None:
-        conj = conjugates(x)
-        return None if conj is None else np.array(entropic(qh0, *conj)[2:4])
+    def entropic_at(th: float, q1h: float, ph: float) -> tuple[float, ...]:
+        return entropic(qh0, ph, th, q1h)
 
-    x, ok, calls = solve_fixed_point(update, start, damping=damping, tol=tol)
-    conj = conjugates(x) if ok else None
+    # ph < 0 beyond d0 (p < q0), where the constraint pushes W away from W~
+    x, conj, calls = solve_with_ph(
+        conjugates,
+        entropic_at,
+        lambda out: np.array(out[2:4]),
+        p,
+        start,
+        ph_min=-_PH_MAX,
+        ph_guess=qh0,
+        damping=damping,
+        tol=tol,
+    )
     if conj is None:
         return Saddle(p, *x, math.nan, math.nan, math.nan, math.nan, False, calls)
     value = free_entropy(term, alpha, q0, p, *x, *conj)

@@ -8,37 +8,11 @@ import pytest
 from relu_landscape import store
 from relu_landscape.config import load_config
 from relu_landscape.scan import run_scan
+from tests.conftest import tiny_spec_toml
 
-SPEC = """
-seed = 7
-[grid]
-K = { sign = [3], relu = [2] }
-weights = ["binary", "continuous"]
-n = [5]
-alpha = [0.2, 0.4]
-seeds = 2
-[solver.binary]
-name = "anneal"
-sweeps = 200
-[solver.continuous]
-max_steps = 1500
-[probes.local_energy]
-draws = 8
-points = 3
-[probes.robustness]
-draws = 4
-points = 2
-[probes.local_entropy]
-draws = 100
-D_max = 2
-[probes.walks]
-steps = 20
-checkpoints = 2
-[probes.enumerate]
-[execution]
-backend = "{backend}"
-shard_size = 4
-"""
+PROBES = {"local_energy": "draws = 8\npoints = 3", "robustness": "draws = 4\npoints = 2",
+          "local_entropy": "draws = 100\nD_max = 2", "walks": "steps = 20\ncheckpoints = 2",
+          "enumerate": ""}
 # rows per solved instance: settings of each probe (enumerate: D = 0..N)
 ROWS = {"local_energy": pl.lit(3), "robustness": pl.lit(2), "local_entropy": pl.lit(2),
         "walks": pl.lit(2), "enumerate": pl.col("N") + 1}
@@ -47,7 +21,11 @@ BINARY_ONLY = {"local_entropy", "enumerate"}
 
 def scan(tmp_path, backend):
     path = tmp_path / "spec.toml"
-    path.write_text(SPEC.replace("{backend}", backend))
+    path.write_text(tiny_spec_toml(
+        backend, K="{ sign = [3], relu = [2] }", n="[5]", alpha="[0.2, 0.4]", seeds="2",
+        tables={"solver.binary": 'name = "anneal"\nsweeps = 200',
+                **{f"probes.{name}": body for name, body in PROBES.items()}},
+    ))
     out = tmp_path / backend
     report = run_scan(load_config(path), out, progress=False)
     assert not report.failed

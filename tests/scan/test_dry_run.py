@@ -12,24 +12,15 @@ from relu_landscape.config import validate
 from relu_landscape.scan import estimate as E
 from relu_landscape.scan import run_scan
 from relu_landscape.scan.plan import bytes_per_instance, plan_shards
+from tests.conftest import tiny_spec_toml
 
-TINY = """
-[grid]
-K = { sign = [1], relu = [2] }
-n = [5]
-alpha = [0.5, 3.0]
-seeds = 2
-[solver.binary]
-name = "sbpi"
-max_epochs = 10
-[solver.continuous]
-max_steps = 60
-[probes.robustness]
-draws = 4
-points = 2
-[execution]
-shard_size = 2
-"""
+TINY = tiny_spec_toml(
+    K="{ sign = [1], relu = [2] }", n="[5]", alpha="[0.5, 3.0]", seeds="2",
+    tables={"solver.binary": 'name = "sbpi"\nmax_epochs = 10',
+            "solver.continuous": "max_steps = 60",
+            "probes.robustness": "draws = 4\npoints = 2",
+            "execution": "shard_size = 2"},
+)
 
 
 def _spec(seeds: int = 4, steps: int = 100, **execution):

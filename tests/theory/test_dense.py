@@ -16,10 +16,7 @@ import pytest
 from relu_landscape.theory import dense as de
 from relu_landscape.theory import dense_local_entropy_curve, franz_parisi_curve
 from relu_landscape.theory.energetic import kappa_prime
-
-
-def bound(d: float) -> float:
-    return -d * math.log(d) - (1 - d) * math.log(1 - d)
+from tests.theory.conftest import bound
 
 
 @pytest.mark.parametrize("kernel", ["linear", "sign", "relu"])

@@ -11,7 +11,6 @@ entropy is at most the log-number of all solutions) and the bound
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
@@ -29,10 +28,7 @@ from relu_landscape.theory import dense as de
 from relu_landscape.theory import dense_finite_k as dk
 from relu_landscape.theory.committee_fields import sign_inner
 from relu_landscape.theory.gauss import hermite_points, qmc_points
-
-
-def bound(d: float) -> float:
-    return -d * math.log(d) - (1 - d) * math.log(1 - d)
+from tests.theory.conftest import assert_approaches_wide_limit, bound
 
 
 @pytest.mark.parametrize("q1, omega", [(0.8, 0.7), (0.95, 2.0), (0.5, 0.3)])
@@ -166,10 +162,5 @@ def test_sign_dense_approaches_the_wide_limit_as_K_grows():
     }
     (narrow,) = dense_local_entropy_curve("sign", 1, 0.5, [0.1])
     rows = {1: narrow, **rows}
-    assert wide["converged"] and all(r["converged"] for r in rows.values())
-    gaps = [abs(rows[K]["local_entropy"] - wide["local_entropy"]) for K in rows]
-    errs = [rows[K]["stderr"] for K in rows]
-    for (g1, e1), (g2, e2) in itertools.pairwise(zip(gaps, errs, strict=True)):
-        assert g2 < g1 + 3 * math.hypot(e1, e2)
-    assert gaps[-1] < gaps[0] / 3
+    assert_approaches_wide_limit(wide, rows)
 

@@ -17,10 +17,7 @@ import pytest
 from relu_landscape.errors import InvalidConfigError
 from relu_landscape.theory import franz_parisi as fp
 from relu_landscape.theory import franz_parisi_curve, rs_entropy
-
-
-def bound(d: float) -> float:
-    return -d * math.log(d) - (1 - d) * math.log(1 - d)
+from tests.theory.conftest import bound
 
 
 @pytest.mark.parametrize(("activation", "K"), [("sign", 1), ("relu", math.inf)])

@@ -10,7 +10,6 @@ machinery), theory I's RS entropy s(alpha) at d0 = (1 - q0)/2 and the bound
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -21,10 +20,7 @@ from relu_landscape.theory import committee_fields as cf
 from relu_landscape.theory import franz_parisi as fp
 from relu_landscape.theory import franz_parisi_curve, rs_entropy
 from relu_landscape.theory.energetic import log_inner_relu, log_inner_sign
-
-
-def bound(d: float) -> float:
-    return -d * math.log(d) - (1 - d) * math.log(1 - d)
+from tests.theory.conftest import assert_approaches_wide_limit, bound
 
 
 def test_sign_inner_gradient_and_curvature_match_finite_differences():
@@ -181,12 +177,7 @@ def test_sign_curves_approach_the_wide_limit_as_K_grows():
         K: franz_parisi_curve("sign", K, 0.5, [0.1], precision="fast")[0]
         for K in (1, 3, 7, 15)
     }
-    assert wide["converged"] and all(r["converged"] for r in rows.values())
-    gaps = [abs(rows[K]["local_entropy"] - wide["local_entropy"]) for K in rows]
-    errs = [rows[K]["stderr"] for K in rows]
-    for (g1, e1), (g2, e2) in itertools.pairwise(zip(gaps, errs, strict=True)):
-        assert g2 < g1 + 3 * math.hypot(e1, e2)
-    assert gaps[-1] < gaps[0] / 3
+    assert_approaches_wide_limit(wide, rows)
     assert all(r["local_entropy"] < bound(0.1) for r in rows.values())
 
 
