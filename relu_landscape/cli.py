@@ -61,7 +61,7 @@ def _print_scan_summary(report) -> None:
     import polars as pl
 
     from relu_landscape import store
-    from relu_landscape.analysis.capacity import solved_fraction
+    from relu_landscape.analysis.capacity import GROUP, solved_fraction
 
     print(f"shards: {report.shards} total, {report.run} run, {report.skipped} skipped "
           f"(complete), {len(report.retried)} retried, {len(report.failed)} failed; "
@@ -70,7 +70,7 @@ def _print_scan_summary(report) -> None:
     if "runs" not in store.tables(report.out):
         return
     cells = solved_fraction(store.scan_runs(report.out))
-    table = cells.pivot(on="alpha", index=["activation", "weights", "K", "N", "solver"],
+    table = cells.pivot(on="alpha", index=GROUP,
                         values="p_solved", sort_columns=True)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True, float_precision=2):
@@ -410,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("dir", help="results directory written by `scan`")
     r.add_argument("--out", help="report directory (default: DIR/report)")
     r.add_argument("--precision", default="default", choices=("fast", "default", "high"),
-                   help="precision of theory values computed for the report")
+                   help="precision of the RS capacities computed for the report "
+                   "(local-entropy curves at finite K are computed at 'fast')")
     r.add_argument("--compare", default="alpha", choices=("alpha", "load"),
                    help="geometry figures: ReLU vs sign at equal alpha (the paper's "
                         "choice) or at equal alpha/alpha_c")

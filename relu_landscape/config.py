@@ -51,7 +51,7 @@ WEIGHTS = ("binary", "continuous")
 INPUTS = ("binary", "gaussian")
 BACKENDS = ("ray", "local")
 DEVICES = ("auto", "cpu", "cuda")
-PRESETS = ("demo", "paper", "paper-small")
+PRESETS = ("demo", "paper", "paper-small", "margins")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def test_paper_small_plans_the_paper_figures_at_smaller_N():
     assert all(len(small.grid.alphas(w)) >= 8 for w in small.grid.weights)
     assert max(small.grid.alphas("binary")) <= 1.0 < max(small.grid.alphas("continuous"))
     ids = instances(small)
-    assert len(ids) == 6 * 3 * 12 * (10 + 8)
+    assert len(ids) == 6 * 3 * small.grid.seeds * (10 + 8)  # (K, n) x seeds x alphas
+    assert small.grid.seeds >= 10  # Wilson 95% half-width <= 0.3 at P(solved) = 1/2
     shards = plan_shards(small, DEFAULT_SHARD_SIZE["cpu"])
     assert sum(s.size for s in shards) == 2 * len(ids)  # two solvers per instance
     assert all(s.size <= DEFAULT_SHARD_SIZE["cpu"] for s in shards)

@@ -1,6 +1,7 @@
 """Empirical capacity: P(solved) versus alpha, alpha_50 and its finite-size trend.
 
-Groups are (activation, weights, K, N, solver); a cell adds alpha. P(solved) carries a
+Groups are (activation, weights, K, N, solver, kappa): runs at different margins kappa
+are different problems and never pool; a cell adds alpha. P(solved) carries a
 95% Wilson interval and alpha_50 (where half the instances are solved) the interval of
 ``stats.alpha_50`` (a converged logistic fit, or the grid bracket when the data are
 separated or the fit did not converge; the ``method`` column says which).
@@ -17,7 +18,7 @@ import polars as pl
 
 from relu_landscape.stats import Threshold, alpha_50, wilson_interval
 
-GROUP = ["activation", "weights", "K", "N", "solver"]
+GROUP = ["activation", "weights", "K", "N", "solver", "kappa"]
 KEYS = [*GROUP, "alpha"]
 Z95 = 1.959963984540054
 
@@ -185,7 +186,7 @@ def extrapolate(N, alpha_50, low, high, power: float = FSS_POWER) -> Extrapolati
 def finite_size_trend(
     thr: pl.DataFrame, power: float = FSS_POWER, min_sizes: int = 3
 ) -> pl.DataFrame:
-    """``extrapolate`` per (activation, weights, K, solver) with at least ``min_sizes``
+    """``extrapolate`` per (activation, weights, K, solver, kappa) with at least ``min_sizes``
     sizes whose alpha_50 interval is finite (three by default: a line through two
     points cannot be checked). Columns: sizes, alpha_50_inf, stderr, slope, power,
     chi2, dof.

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import multiprocessing
+import os
 from collections.abc import Collection
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,35 +252,33 @@ def entropy_limits(N, D, draws) -> tuple[np.ndarray, np.ndarray]:
 THEORY_CURVES = ("franz_parisi", "dense")
 """Theory local-entropy kinds drawn beside the sampled curves (docs/science.md §5)."""
 
-DENSE_AT_FINITE_K = {"sign": "fast"}
-"""Activations whose dense-region curve the report computes at the data's finite K,
-with the QMC precision used (about 12 s a point for sign K = 3 on one CPU core). ReLU
-units take minutes to hours a point at finite K (docs/local_entropy.md §8), so their
-dense curve is drawn at K = inf, labelled as such."""
+FINITE_K_THEORY = {("franz_parisi", "sign"), ("dense", "sign")}
+"""(kind, activation) curves the report computes at the data's finite K > 1, by QMC at
+"fast" precision (stderr about 0.003 nats) and at up to ``FINITE_K_POINTS`` distances.
+Measured on one CPU core for sign units at alpha = 0.4: Franz-Parisi about 3 s a point
+(K = 3 and 5), dense regions 8 s (K = 3) and 23 s (K = 5). ReLU units take about a
+minute a point for the Franz-Parisi curve and minutes to hours for the dense one
+(docs/local_entropy.md §8), so their curves are drawn at K = inf, labelled as such
+(``relu-landscape theory franz-parisi|local-entropy --K`` computes them at finite K).
+K = 1 and K = inf are quadrature: always computed, at up to ``max_points`` distances."""
+FINITE_K_POINTS = 4
 
 
-def _theory_rows(
-    kind: str, activation: str, K: int | None, alpha: float, ds, precision
-):
+def _theory_ks(kind: str, activation: str, K: int) -> tuple[int | None, ...]:
+    """The theory K to try in turn for a kind's curve beside data at K (None: inf)."""
+    return (K, None) if K == 1 or (kind, activation) in FINITE_K_THEORY else (None,)
+
+
+def _theory_rows(kind: str, activation: str, K: int | None, alpha: float, ds) -> list[dict]:
     from relu_landscape import theory
-    from relu_landscape.errors import InvalidConfigError
-
-    if kind == "dense" and K is not None:
-        if activation not in DENSE_AT_FINITE_K:
-            raise InvalidConfigError(f"dense at finite K: not computed for {activation}")
-        precision = DENSE_AT_FINITE_K[activation]
 
     curve = (
         theory.franz_parisi_curve
         if kind == "franz_parisi"
         else theory.dense_local_entropy_curve
     )
-    # precision matters (and is accepted) only where the curve is QMC: finite K > 1
-    extra = (
-        {"precision": precision}
-        if "precision" in inspect.signature(curve).parameters
-        else {}
-    )
+    # precision matters only where the curve is QMC (finite K > 1; FINITE_K_THEORY)
+    extra = {"precision": "fast"} if "precision" in inspect.signature(curve).parameters else {}
     rows = curve(activation, math.inf if K is None else K, alpha, ds, **extra)
     return [{**r, "kind": kind, "K": K, "weights": "binary"} for r in rows]
 
@@ -287,92 +288,133 @@ def _d_key(d) -> pl.Expr:
     return d.round(9)
 
 
+def _curve(
+    kind: str, activation: str, alpha: float, tries: tuple
+) -> tuple[int | None, list[dict], str | None]:
+    """The rows of a kind's curve at the first theory K of ``tries`` ((theory K, the
+    distances not cached yet) in turn; None: K = inf) that the theory has: (theory K,
+    rows, None), or (None, [], why) when it has none of them."""
+    from relu_landscape.errors import InvalidConfigError
+
+    why = None
+    for K, todo in tries:
+        try:
+            return K, (_theory_rows(kind, activation, K, alpha, list(todo)) if todo else []), None
+        except InvalidConfigError as exc:
+            why = str(exc)
+    return None, [], why
+
+
+def _parallel(fn, calls: list[tuple], workers: int) -> list:
+    """``fn(*args)`` for every args of ``calls``, in up to ``workers`` processes (spawned:
+    polars is not fork-safe), in this process where one suffices."""
+    workers = min(workers, len(calls))
+    if workers <= 1:
+        return [fn(*args) for args in calls]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(fn, *zip(*calls, strict=True)))
+
+
+def _spread(ds: np.ndarray, points: int) -> np.ndarray:
+    """At most ``points`` of the sorted ``ds``, evenly spread, both ends kept."""
+    return ds[np.linspace(0, len(ds) - 1, min(points, len(ds))).round().astype(int)]
+
+
 def local_entropy_theory(
     root,
     picked: pl.DataFrame,
     *,
-    precision: str = "default",
     max_points: int = 8,
+    workers: int | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Theory local entropy at the alphas and distances of the sampled ``picked``.
 
     For each (activation, K, alpha) of ``picked`` (binary weights) and each kind in
-    ``THEORY_CURVES``: the curve at up to ``max_points`` of the data's d values, at the
-    data's K where the theory has it (per kind: the theory functions raise
-    InvalidConfigError for a K they lack), else at K = inf. Rows
-    already in OUT/local_entropy_theory are reused; new ones are stored there. Returns
-    the rows (columns kind, activation, K = data K, theory_K (null: inf), alpha, d,
-    local_entropy, converged) and notes on curves the theory could not give.
+    ``THEORY_CURVES``: the curve at up to ``max_points`` of the data's d values (up to
+    ``FINITE_K_POINTS`` at finite K > 1), at the data's K where ``FINITE_K_THEORY``
+    lists it (or K = 1) and the theory has that K (the theory functions raise
+    InvalidConfigError for a K they lack), else at K = inf. Rows already in
+    OUT/local_entropy_theory are reused; new ones are computed in ``workers`` processes
+    (default: one per CPU) and stored there. Returns the rows (columns kind,
+    activation, K = data K, theory_K (null: inf), alpha, d, local_entropy, converged)
+    and notes on curves the theory could not give.
     """
     from relu_landscape import store
-    from relu_landscape.errors import InvalidConfigError
 
     have = (
         store.scan_table(root, "local_entropy_theory")
         .collect()
         .with_columns(_d_key(pl.col("d")))
         if "local_entropy_theory" in store.tables(root)
-        else None
+        else pl.DataFrame(schema={"kind": pl.String, "activation": pl.String,
+                                  "K": pl.Int64, "alpha": pl.Float64, "d": pl.Float64,
+                                  "local_entropy": pl.Float64, "converged": pl.Boolean})
     )
-    new, notes, out = [], [], []
+
+    def cached(kind, act, alpha, K) -> pl.DataFrame:
+        return have.filter(
+            (pl.col("kind") == kind)
+            & (pl.col("activation") == act)
+            & (pl.col("alpha") == alpha)
+            & (pl.col("K").is_null() if K is None else pl.col("K") == K)
+        )
+
+    # one theory call per (kind, activation, alpha, theory Ks): cells whose curves fall
+    # back to the same K = inf curve share it, at the union of their distances
+    curves, todo = [], {}
     cells = picked.filter(pl.col("weights") == "binary").group_by(
         "activation", "K", "alpha", maintain_order=True
     )
     for (act, K, alpha), g in cells:
-        ds = np.unique(g["d"].round(9).to_numpy())
-        ds = ds[
-            np.linspace(0, len(ds) - 1, min(max_points, len(ds))).round().astype(int)
-        ]
+        data_ds = np.unique(g["d"].round(9).to_numpy())
         for kind in THEORY_CURVES:
-            # the data's K first; K = inf (None) where the theory rejects that K
-            for tK in (K, None):
-                key = (
-                    (pl.col("kind") == kind)
-                    & (pl.col("activation") == act)
-                    & (pl.col("alpha") == alpha)
-                    & (pl.col("K").is_null() if tK is None else pl.col("K") == tK)
+            wanted = {
+                tK: _spread(data_ds, max_points if tK in (None, 1) else FINITE_K_POINTS)
+                for tK in _theory_ks(kind, act, K)
+            }
+            key = (kind, act, float(alpha), tuple(wanted))
+            curves.append((key, K, wanted))
+            for tK, ds in wanted.items():
+                known = set(cached(kind, act, alpha, tK)["d"])
+                todo.setdefault(key, {}).setdefault(tK, set()).update(
+                    float(d) for d in ds if float(d) not in known
                 )
-                cached = have.filter(key) if have is not None else None
-                known = set() if cached is None else set(cached["d"].to_list())
-                todo = [float(d) for d in ds if float(d) not in known]
-                rows = []
-                try:
-                    rows = (
-                        _theory_rows(kind, act, tK, float(alpha), todo, precision)
-                        if todo
-                        else []
-                    )
-                except InvalidConfigError as exc:
-                    if tK is not None:
-                        continue  # this kind has no theory at finite K: K = inf instead
-                    notes.append(
-                        f"local_entropy: no {kind} theory for {act} K={K} "
-                        f"alpha={alpha}: {exc}"
-                    )
-                new += rows
-                found = pl.DataFrame(
-                    [
-                        {c: r[c] for c in ("d", "local_entropy", "converged")}
-                        for r in rows
-                    ],
-                    schema={
-                        "d": pl.Float64,
-                        "local_entropy": pl.Float64,
-                        "converged": pl.Boolean,
-                    },
-                ).with_columns(_d_key(pl.col("d")))
-                if cached is not None:
-                    found = pl.concat([cached.select(found.columns), found])
-                out.append(
-                    found.filter(pl.col("d").is_in(ds.tolist())).with_columns(
-                        kind=pl.lit(kind),
-                        activation=pl.lit(act),
-                        K=pl.lit(K, pl.Int64),
-                        theory_K=pl.lit(tK, pl.Int64),
-                        alpha=pl.lit(float(alpha)),
-                    )
-                )
-                break
+    calls = [
+        (kind, act, alpha, tuple((tK, tuple(sorted(ds))) for tK, ds in tks.items()))
+        for (kind, act, alpha, _), tks in todo.items()
+    ]
+    # only calls with distances left to compute go to the processes
+    busy = [any(ds for _, ds in tries) for *_, tries in calls]
+    done = iter(_parallel(_curve, [c for c, b in zip(calls, busy, strict=True) if b],
+                          workers or os.cpu_count() or 1))
+    results = {
+        key: next(done) if b else _curve(*c)
+        for key, c, b in zip(todo, calls, busy, strict=True)
+    }
+    new = [row for _, rows, _ in results.values() for row in rows]
+    notes, out = [], []
+    columns = {"d": pl.Float64, "local_entropy": pl.Float64, "converged": pl.Boolean}
+    for key, K, wanted in curves:
+        kind, act, alpha, _ = key
+        tK, rows, why = results[key]
+        if why is not None:
+            notes.append(f"local_entropy: no {kind} theory for {act} K={K} alpha={alpha}: {why}")
+            continue
+        found = pl.concat([
+            cached(kind, act, alpha, tK).select(list(columns)),
+            pl.DataFrame([{c: r[c] for c in columns} for r in rows], schema=columns)
+            .with_columns(_d_key(pl.col("d"))),
+        ])
+        out.append(
+            found.filter(pl.col("d").is_in(wanted[tK].tolist())).with_columns(
+                kind=pl.lit(kind),
+                activation=pl.lit(act),
+                K=pl.lit(K, pl.Int64),
+                theory_K=pl.lit(tK, pl.Int64),
+                alpha=pl.lit(alpha),
+            )
+        )
     if new:
         names = store.SCHEMAS["local_entropy_theory"].names
         table = pl.DataFrame(
@@ -386,7 +428,7 @@ def local_entropy_theory(
             ],
             infer_schema_length=None,
         ).with_columns(pl.col("K").cast(pl.Int64))
-        if have is not None:
+        if have.height:
             table = pl.concat([have, table], how="diagonal_relaxed")
         store.write_table(root, "local_entropy_theory", table.to_arrow())
     schema = {
@@ -409,9 +451,10 @@ def local_entropy_theory(
 
 # ------------------------------------------------------------ typical against dense
 
-PAIR_KEYS = ["activation", "weights", "K", "N", "alpha", "seed", "seed_index"]
-"""An instance's identity (the solver aside): the runs table's columns, with its seed
-index ``s`` renamed ``seed_index`` (``s`` is also the local-energy noise scale)."""
+PAIR_KEYS = ["activation", "weights", "K", "N", "alpha", "kappa", "seed", "seed_index"]
+"""An instance's identity (the solver aside; a pair shares its margin kappa): the runs
+table's columns, with its seed index ``s`` renamed ``seed_index`` (``s`` is also the
+local-energy noise scale)."""
 
 
 def paired_rows(

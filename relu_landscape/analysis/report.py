@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from relu_landscape import store
-from relu_landscape.analysis import capacity, figures, geometry, theory_join
+from relu_landscape.analysis import capacity, figures, geometry, margins, theory_join
 from relu_landscape.errors import InvalidConfigError
 from relu_landscape.params import DENSE_SEEKING
 
@@ -32,6 +32,13 @@ CAPTIONS = {
     "least-squares line alpha_50 = alpha_50_inf + slope N^-power and its value at "
     "N = inf (square, 95% interval); power 1/2 unless stated "
     "(relu_landscape.analysis.capacity.FSS_POWER).",
+    "capacity_vs_kappa": "Capacity versus the margin kappa, every kappa and activation "
+    "of the scan: measured alpha_50 with its 95% interval (open markers) beside RS "
+    "theory at the data's finite K (solid lines with dots, labelled finite K; bars: "
+    "QMC stderr) and at K = inf (dashed).",
+    "capacity_by_activation": "Capacity per hidden activation, one panel per kappa and "
+    "weight type: measured alpha_50 with its 95% interval (points), RS theory at the "
+    "same finite K (bars of the same colour) and at K = inf (black crosses).",
     "typical_vs_dense": "Typical against dense solutions: the paired difference "
     "dense - plain of local energy and robustness, on instances solved by both a plain "
     "solver and a dense-seeking (replicated) one; error bars one standard error of the "
@@ -98,7 +105,6 @@ def _geometry(
     present: list[str],
     theory: pl.DataFrame,
     comparison: Comparison,
-    precision: str,
     notes: list[str],
 ) -> tuple[list[tuple[str, Path]], dict[str, tuple[pl.DataFrame, str]]]:
     """Probe figures; also the rows each shows and its caption (for report.md)."""
@@ -136,7 +142,7 @@ def _geometry(
             notes.append(f"{name}: no cells at {compared}; all alphas shown")
             picked, compared = rows, "all alphas"
         if name == "local_entropy":
-            lt, why = geometry.local_entropy_theory(root, picked, precision=precision)
+            lt, why = geometry.local_entropy_theory(root, picked)
             notes += why
             fig = figures.plot_local_entropy(picked, lt, compared)
             shown[name] = (_local_entropy_table(picked, lt), compared)
@@ -148,7 +154,8 @@ def _geometry(
 
 
 def _runs(root: Path) -> pl.LazyFrame:
-    """The runs the report shows: those at margin kappa = 0."""
+    """The runs of the paper's figures and tables: those at margin kappa = 0 (the
+    margins section, ``_margins``, reads every run)."""
     return store.scan_runs(root).filter(pl.col("kappa") == 0)
 
 
@@ -193,6 +200,41 @@ def _typical_vs_dense(
     fig = figures.plot_typical_vs_dense(panels, compared)
     shown["typical_vs_dense"] = (pl.concat(summaries), compared)
     return [("typical_vs_dense", figures.save(fig, out / "typical_vs_dense.png"))]
+
+
+def _margins(
+    root: Path, out: Path, tie: str, precision: str, notes: list[str], shown: dict
+) -> list[tuple[str, Path]]:
+    """The margins section (every kappa and activation of the scan; ``margins``) when
+    the scan has a kappa other than 0 or activations beyond sign and relu; its table
+    goes to ``shown["margins"]``."""
+    thr = capacity.thresholds(capacity.solved_fraction(store.scan_runs(root)))
+    if not margins.applies(thr):
+        return []
+    kappas = sorted(thr["kappa"].unique().to_list())
+    if kappas != [0.0]:
+        notes.append(
+            f"kappa: the scan has margins {kappas}; capacity_vs_K, p_solved, "
+            "finite_size and the probe figures show the kappa = 0 runs, the margins "
+            "section (capacity_vs_kappa and its table) every kappa"
+        )
+    try:
+        theory, refused = margins.margin_theory(root, thr, tie=tie, precision=precision)
+    except ImportError as exc:
+        theory, refused = theory_join.theory_frame([]), [
+            f"margins: relu_landscape.theory is not importable ({exc}); no theory shown"]
+    notes += refused
+    table = margins.margin_table(thr, theory, tie=tie)
+    shown["margins"] = table
+    made = []
+    if kappas != [0.0]:
+        fig = figures.plot_capacity_vs_kappa(table)
+        made.append(("capacity_vs_kappa", figures.save(fig, out / "capacity_vs_kappa.png")))
+    if not thr["activation"].is_in(margins.PAPER_ACTIVATIONS).all():
+        fig = figures.plot_capacity_by_activation(table)
+        made.append(("capacity_by_activation",
+                     figures.save(fig, out / "capacity_by_activation.png")))
+    return made
 
 
 def _verdicts(summary: pl.DataFrame) -> list[str]:
@@ -274,10 +316,12 @@ def write_report(
 ) -> ReportResult:
     """Run the analyses on results directory ``root``; write PNGs, report.md to ``out``.
 
-    ``tie``/``precision``: theory conventions (docs/science.md §4). The geometry figures
-    compare ReLU and sign units at equal alpha (``compare="alpha"``, the paper's choice:
-    the grid alpha closest to ``alpha``, default the largest common one) or at equal
-    load (``compare="load"``: alpha closest to ``load`` * alpha_c in each group).
+    ``tie``/``precision``: conventions of the RS capacities (docs/science.md §4); the
+    local-entropy theory at finite K is "fast" QMC (geometry.FINITE_K_THEORY). The
+    geometry figures compare ReLU and sign units at equal alpha (``compare="alpha"``,
+    the paper's choice: the grid alpha closest to ``alpha``, default the largest common
+    one) or at equal load (``compare="load"``: alpha closest to ``load`` * alpha_c in
+    each group).
     """
     if compare not in geometry.COMPARE:
         raise InvalidConfigError(
@@ -293,12 +337,6 @@ def write_report(
     out = Path(out) if out is not None else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    margins = store.scan_runs(root).select(pl.col("kappa").unique()).collect()["kappa"]
-    if (margins != 0).any():
-        notes.append(
-            f"kappa: the scan has margins {sorted(margins.to_list())}; this report "
-            "shows the kappa = 0 runs only (figures by kappa are not implemented yet)"
-        )
     cells = capacity.solved_fraction(_runs(root))
     thr = capacity.thresholds(cells)
     theory = _theory(root, cells, notes, tie, precision)
@@ -333,11 +371,12 @@ def write_report(
             "or more; trend skipped"
         )
     probes, shown = _geometry(
-        root, out, present, theory, Comparison(compare, alpha, load), precision, notes
+        root, out, present, theory, Comparison(compare, alpha, load), notes
     )
     made += probes
     made += _typical_vs_dense(root, out, present, theory, Comparison(compare, alpha, load),
                               notes, shown)
+    made += _margins(root, out, tie, precision, notes, shown)
     text = _markdown(root, cells, joined, theory, trend, made, notes, present, shown)
     path = out / "report.md"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -460,6 +499,18 @@ def _markdown(root, cells, joined, theory, trend, made, notes, present, shown) -
                 *_md_table(trend),
                 "",
             ]
+    if "margins" in shown:
+        lines += [
+            "## margins",
+            "",
+            "Capacity at every margin kappa and activation of the scan (low, high: 95% "
+            "interval of alpha_50; alpha_c: RS theory at the row's finite K and kappa, "
+            "alpha_c_stderr its QMC standard error; alpha_c_inf: RS at K = inf; n/a: "
+            "no theory, see the notes; load = alpha_50 / alpha_c):",
+            "",
+            *_md_table(shown["margins"]),
+            "",
+        ]
     lines += ["## Notes", ""] + ([f"- {n}" for n in notes] or ["- nothing skipped"])
     return "\n".join(lines) + "\n"
 

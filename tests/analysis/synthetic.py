@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -18,9 +20,10 @@ def runs_rows(
     solver: str = "anneal",
     shard: str = "s",
     solvable: dict[float, list[bool | None]] | None = None,
+    kappa: float = 0.0,
 ) -> pa.Table:
     """RUNS_SCHEMA rows: one per (alpha, instance) with the given solved flags (and
-    solvable flags, null where not given)."""
+    solvable flags, null where not given), at margin ``kappa``."""
     cols = {f.name: [] for f in store.RUNS_SCHEMA}
     for alpha, flags in solved.items():
         P = round(alpha * N)
@@ -32,7 +35,7 @@ def runs_rows(
                 n=N,
                 P=P,
                 alpha=alpha,
-                kappa=0.0,
+                kappa=kappa,
                 seed=0,
                 s=s,
                 inputs="binary",
@@ -63,12 +66,13 @@ def write_runs(
     solved: dict[float, list[bool]],
     solver: str = "anneal",
     solvable: dict[float, list[bool | None]] | None = None,
+    kappa: float = 0.0,
 ) -> None:
-    shard = f"{activation}-{weights}-{K}-{N}-{solver}"
+    shard = f"{activation}-{weights}-{K}-{N}-{solver}" + (f"-{kappa}" if kappa else "")
     store.write_shard(
         root,
         "runs",
-        runs_rows(N, solved, solver, shard, solvable),
+        runs_rows(N, solved, solver, shard, solvable, kappa),
         activation=activation,
         weights=weights,
         K=K,
@@ -82,22 +86,31 @@ def flags(solved: int, total: int = 4) -> list[bool]:
     return [i < solved for i in range(total)]
 
 
-def write_fake_theory(root, data_K: dict[str, list[int]]) -> None:
-    """A theory table covering every figure variant, alpha_c = 0.5 + K/10 (inf: 3.0)."""
+def fake_alpha_c(K: int | None, kappa: float = 0.0) -> float:
+    """alpha_c of the fake theory table: 0.5 + K/10 (K = inf: 3.0), minus kappa/4."""
+    return (3.0 if K is None else 0.5 + K / 10) - kappa / 4
+
+
+def write_fake_theory(
+    root, data_K: dict[str, list[int]], extra: Iterable[theory_join.Variant] = ()
+) -> None:
+    """A theory table covering every figure variant and the ``extra`` ones, alpha_c =
+    ``fake_alpha_c``, stderr 0.01."""
     rows = [
         {
             "activation": a,
             "weights": w,
             "K": "inf" if K is None else K,
+            "kappa": kappa,
             "level": lvl,
             "tie": "error",
             "precision": "default",
             "theory_version": THEORY_VERSION,
-            "alpha_c": 3.0 if K is None else 0.5 + K / 10,
+            "alpha_c": fake_alpha_c(K, kappa),
             "stderr": 0.01,
             "converged": True,
         }
-        for a, w, K, lvl in theory_join.figure_variants(data_K)
+        for a, w, K, lvl, kappa in [*theory_join.figure_variants(data_K), *extra]
     ]
     store.write_table(root, "theory", theory_join.theory_frame(rows).to_arrow())
 

@@ -55,6 +55,7 @@ def _cells(spec: dict) -> pl.DataFrame:
             "K": K,
             "N": N,
             "solver": "x",
+            "kappa": 0.0,
             "alpha": alpha,
             "d": 0.1,
             "value": 0.0,
@@ -128,3 +129,51 @@ def test_entropy_limits_are_the_binomial_formulas():
         ],
         rel=1e-12,
     )
+
+
+def test_local_entropy_theory_in_processes_equals_in_process_and_is_cached(
+    tmp_path, monkeypatch
+):
+    """Curves computed in two spawned processes equal those computed here and direct
+    calls of the theory; ReLU K = 2 and 4 share one K = inf curve (no finite-K ReLU
+    curve in the report, geometry.FINITE_K_THEORY) at the union of their distances; a
+    second call reads every curve back from OUT/local_entropy_theory. Dense-region
+    curves only (seconds each)."""
+    from relu_landscape import theory
+
+    monkeypatch.setattr(geometry, "THEORY_CURVES", ("dense",))
+    cells = {("sign", 1): [0.05, 0.1], ("relu", 2): [0.05, 0.1], ("relu", 4): [0.025, 0.1]}
+    picked = pl.DataFrame(
+        [{"weights": "binary", "activation": a, "K": K, "alpha": 0.4, "d": d}
+         for (a, K), ds in cells.items() for d in ds]
+    )
+    computed = []
+    rows_of = geometry._theory_rows
+
+    def counted(*args):
+        computed.append(args)
+        return rows_of(*args)
+
+    monkeypatch.setattr(geometry, "_theory_rows", counted)
+    here, notes = geometry.local_entropy_theory(tmp_path / "a", picked, workers=1)
+    assert sorted((a, K, tuple(ds)) for _, a, K, _, ds in computed) == [
+        ("relu", None, (0.025, 0.05, 0.1)), ("sign", 1, (0.05, 0.1))
+    ]
+    pooled, _ = geometry.local_entropy_theory(tmp_path / "b", picked, workers=2)
+    assert notes == [] and here.equals(pooled)
+    for (act, K), ds in cells.items():
+        rows = here.filter((pl.col("activation") == act) & (pl.col("K") == K))
+        tK = 1 if act == "sign" else None
+        assert rows["theory_K"].to_list() == [tK, tK]
+        direct = theory.dense_local_entropy_curve(act, tK or math.inf, 0.4, ds)
+        # equal up to the saddle tolerance: a shared curve walks through more points
+        assert rows["local_entropy"].to_list() == pytest.approx(
+            [r["local_entropy"] for r in direct], abs=1e-8
+        )
+
+    def no_compute(*args):
+        raise AssertionError("cached rows were computed again")
+
+    monkeypatch.setattr(geometry, "_theory_rows", no_compute)
+    again, _ = geometry.local_entropy_theory(tmp_path / "b", picked, workers=2)
+    assert again.equals(pooled)

@@ -344,9 +344,9 @@ def test_exact_solvable_curve_and_failure_rate_in_the_report(tmp_path):
         capacity.solved_fraction(store.scan_runs(tmp_path)),
         pl.read_parquet(tmp_path / "theory" / "theory.parquet"),
     )
-    dashed = [
-        ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"
+    exact_lines = [
+        ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label().startswith("exact")
     ]
-    assert len(dashed) == 1
-    assert dashed[0].get_xdata().tolist() == [0.2, 0.4, 0.6]
-    assert dashed[0].get_ydata().tolist() == [1.0, 0.75, 0.25]
+    assert [ln.get_label() for ln in exact_lines] == ["exact P(solvable), K=1, N=20"]
+    assert exact_lines[0].get_xdata().tolist() == [0.2, 0.4, 0.6]
+    assert exact_lines[0].get_ydata().tolist() == [1.0, 0.75, 0.25]

@@ -79,9 +79,9 @@ def test_stored_theory_computes_missing_reuses_cached_and_joins(tmp_path):
     cached = theory_join.theory_frame([_row("binary", 1, 123.0, precision="fast")])
     store.write_table(tmp_path, "theory", cached.to_arrow())
     variants = [
-        ("sign", "binary", 1, "RS"),
-        ("sign", "continuous", 1, "RS"),
-        ("relu", "continuous", None, "RS"),
+        ("sign", "binary", 1, "RS", 0.0),
+        ("sign", "continuous", 1, "RS", 0.0),
+        ("relu", "continuous", None, "RS", 0.0),
     ]
     table = theory_join.stored_theory(tmp_path, variants, precision="fast")
     got = {(r["weights"], r["K"]): r["alpha_c"] for r in table.iter_rows(named=True)}
@@ -109,7 +109,7 @@ def test_cache_is_keyed_by_precision_tie_and_version(tmp_path):
         _row("continuous", 1, 456.0, version=THEORY_VERSION - 1),
     ]
     store.write_table(tmp_path, "theory", theory_join.theory_frame(planted).to_arrow())
-    variants = [("sign", "binary", 1, "RS"), ("sign", "continuous", 1, "RS")]
+    variants = [("sign", "binary", 1, "RS", 0.0), ("sign", "continuous", 1, "RS", 0.0)]
     table = theory_join.stored_theory(tmp_path, variants, precision="default")
     got = {r["weights"]: r for r in table.iter_rows(named=True)}
     # Krauth & Mezard 0.833, Gardner 2: computed, not the planted values
@@ -149,7 +149,7 @@ def test_cache_without_key_columns_is_recomputed(tmp_path):
     (tmp_path / "theory").mkdir()
     pq.write_table(old, tmp_path / "theory" / "theory.parquet")
     table = theory_join.stored_theory(
-        tmp_path, [("sign", "continuous", 1, "RS")], precision="fast"
+        tmp_path, [("sign", "continuous", 1, "RS", 0.0)], precision="fast"
     )
     assert table["alpha_c"].to_list() == [pytest.approx(2.0, abs=1e-9)]
     stored = store.scan_table(tmp_path, "theory").collect()

@@ -103,7 +103,8 @@ def test_verdict_follows_the_sign_and_the_probes_direction():
         # two instances with differences diff +- 0.01: stderr 0.01, |mean| 10 stderr
         pairs = pl.DataFrame({
             "activation": ["relu"] * 2, "weights": ["binary"] * 2, "K": [2, 2],
-            "N": [20, 20], "solver": ["a vs b"] * 2, "alpha": [0.4, 0.4], "seed": [0, 0],
+            "N": [20, 20], "solver": ["a vs b"] * 2, "alpha": [0.4, 0.4], "kappa": [0.0] * 2,
+            "seed": [0, 0],
             "seed_index": [0, 1], "plain_solver": ["a"] * 2, "dense_solver": ["b"] * 2,
             "plain": [0.5, 0.5], "dense": [0.5 + diff - 0.01, 0.5 + diff + 0.01],
             "diff": [diff - 0.01, diff + 0.01]})
