@@ -16,6 +16,7 @@ training errors (tie=error) model.errors                       errors, error_fra
 solved, steps               solvers.* via solvers.base.finish  solved, steps (runs)
 has a solution (small N)    probes.enumerate.solvable          solvable (runs)
 P(solved), alpha_50         analysis.capacity, stats           -
+alpha_50 beside alpha_c(k)  analysis.margins                   - (report: margins)
 local energy E_loc(s | d)   probes.local_energy                local_energy
 input robustness            probes.robustness                  robustness
 sampled local entropy       probes.local_entropy               local_entropy

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from relu_landscape.errors import InvalidConfigError, ReluLandscapeError, ScanFailedError
+from relu_landscape.presets import NAMES as PRESETS
 
 
 def env_ray_address() -> str | None:
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a scan (a TOML spec or a preset) into --out.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("config", nargs="?", help="TOML scan spec")
-    src.add_argument("--preset", help="a shipped spec: demo or paper")
+    src.add_argument("--preset", help="a shipped spec: " + ", ".join(PRESETS))
     p.add_argument("--out",
                    help="output directory or pyarrow.fs URI (s3://, gs://, hdfs://; "
                         "hive-partitioned Parquet); every node must reach it. "

@@ -45,13 +45,13 @@ from relu_landscape.params import (
     solver_trains,
     variants_text,
 )
+from relu_landscape.presets import NAMES as PRESETS
 
 ACTIVATIONS = tuple(activation_registry.ACTIVATIONS)
 WEIGHTS = ("binary", "continuous")
 INPUTS = ("binary", "gaussian")
 BACKENDS = ("ray", "local")
 DEVICES = ("auto", "cpu", "cuda")
-PRESETS = ("demo", "paper", "paper-small", "margins")
 
 
 @dataclass(frozen=True)

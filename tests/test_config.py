@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from relu_landscape.cli import main
-from relu_landscape.config import load_config, validate
+from relu_landscape.config import PRESETS, load_config, validate
 from relu_landscape.scan.plan import (
     DEFAULT_SHARD_SIZE,
     cell_of,
@@ -246,3 +246,18 @@ def test_lp_trains_the_linear_perceptron():
         "{ tanh = [2, 4], erf = [3], gelu = [2], linear = [1] }", "{ linear = [1] }").replace(
         "[0.0, 0.5]", "[0.0]") + '\n[solver.continuous]\nname = "lp"\n'))
     assert not issues and spec.solver_for("continuous").name == "lp"
+
+
+def test_every_shipped_preset_is_listed_in_the_help_and_loads(capsys):
+    from pathlib import Path
+
+    import relu_landscape.presets
+
+    files = sorted(p.stem for p in Path(relu_landscape.presets.__file__).parent.glob("*.toml"))
+    assert list(PRESETS) == files and "margins" in files
+    with pytest.raises(SystemExit) as done:
+        main(["scan", "--help"])
+    assert done.value.code == 0
+    assert "a shipped spec: " + ", ".join(files) in " ".join(capsys.readouterr().out.split())
+    for name in files:
+        assert load_config(preset=name).grid.seeds >= 1
