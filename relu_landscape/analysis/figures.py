@@ -141,11 +141,10 @@ def _legend(ax, handles: list, **kwargs) -> None:
     ax.legend(handles=handles, fontsize=7, title_fontsize=7, **kwargs)
 
 
-def _key_handles(colors: dict, styles: dict[str, dict], Ns: dict | None = None) -> list:
+def _key_handles(colors: dict, styles: dict[str, dict], Ns: dict) -> list:
     """Legend entries: a coloured line per K (with its N) and a grey one per solver."""
     handles = [
-        Line2D([], [], color=c, marker="o", ms=3,
-               label=f"K={K}" + (f", N={Ns[K]}" if Ns else ""))
+        Line2D([], [], color=c, marker="o", ms=3, label=f"K={K}, N={Ns[K]}")
         for K, c in colors.items()
     ]
     return handles + [

@@ -12,7 +12,6 @@ the same instance (typical against dense solutions).
 
 from __future__ import annotations
 
-import inspect
 import math
 import multiprocessing
 import os
@@ -278,8 +277,7 @@ def _theory_rows(kind: str, activation: str, K: int | None, alpha: float, ds) ->
         else theory.dense_local_entropy_curve
     )
     # precision matters only where the curve is QMC (finite K > 1; FINITE_K_THEORY)
-    extra = {"precision": "fast"} if "precision" in inspect.signature(curve).parameters else {}
-    rows = curve(activation, math.inf if K is None else K, alpha, ds, **extra)
+    rows = curve(activation, math.inf if K is None else K, alpha, ds, precision="fast")
     return [{**r, "kind": kind, "K": K, "weights": "binary"} for r in rows]
 
 

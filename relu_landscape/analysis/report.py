@@ -98,6 +98,10 @@ class Comparison:
     alpha: float | None = None
     load: float = 0.5
 
+    def pick(self, rows: pl.DataFrame, theory: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+        """``geometry.compare`` of ``rows`` in this mode: the rows shown and how."""
+        return geometry.compare(rows, theory, self.mode, alpha=self.alpha, load=self.load)
+
 
 def _geometry(
     root: Path,
@@ -131,13 +135,7 @@ def _geometry(
                 "table; figure skipped"
             )
             continue
-        picked, compared = geometry.compare(
-            rows,
-            theory,
-            comparison.mode,
-            alpha=comparison.alpha,
-            load=comparison.load,
-        )
+        picked, compared = comparison.pick(rows, theory)
         if not picked.height:
             notes.append(f"{name}: no cells at {compared}; all alphas shown")
             picked, compared = rows, "all alphas"
@@ -182,9 +180,7 @@ def _typical_vs_dense(
         pairs = geometry.paired_rows(probe, runs, curve, DENSE_SEEKING)
         if not pairs.height:
             continue
-        rows, compared = geometry.compare(geometry.paired_curve(pairs, curve), theory,
-                                          comparison.mode, alpha=comparison.alpha,
-                                          load=comparison.load)
+        rows, compared = comparison.pick(geometry.paired_curve(pairs, curve), theory)
         if rows.height:
             panels[name] = (rows, curve)
         summaries.append(geometry.paired_summary(pairs, curve).select(
@@ -327,6 +323,7 @@ def write_report(
         raise InvalidConfigError(
             f"--compare: {compare!r}; use one of {list(geometry.COMPARE)}"
         )
+    comparison = Comparison(compare, alpha, load)
     root = Path(root)
     present = store.tables(root)
     if "runs" not in present:
@@ -370,11 +367,9 @@ def write_report(
             "finite_size: no group has a finite alpha_50 interval at three sizes "
             "or more; trend skipped"
         )
-    probes, shown = _geometry(
-        root, out, present, theory, Comparison(compare, alpha, load), notes
-    )
+    probes, shown = _geometry(root, out, present, theory, comparison, notes)
     made += probes
-    made += _typical_vs_dense(root, out, present, theory, Comparison(compare, alpha, load),
+    made += _typical_vs_dense(root, out, present, theory, comparison,
                               notes, shown)
     made += _margins(root, out, tie, precision, notes, shown)
     text = _markdown(root, cells, joined, theory, trend, made, notes, present, shown)
