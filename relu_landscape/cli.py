@@ -248,8 +248,13 @@ def _theory_local_entropy(args: argparse.Namespace) -> int:
 def _theory_alpha_u(args: argparse.Namespace) -> int:
     from relu_landscape.theory.breakup import alpha_u_rows
 
+    bracket = None
+    if args.bracket is not None:
+        bracket = tuple(_parse_floats("--bracket", args.bracket))
+        if len(bracket) != 2:
+            raise InvalidConfigError("--bracket: give two loads, e.g. 0.735,0.75")
     rows = alpha_u_rows(args.activation, args.weights, _parse_K(args.K),
-                        precision=args.precision)
+                        precision=args.precision, bracket=bracket)
     _emit_rows(rows, args, "dense_breakup_theory")
     return 0
 
@@ -380,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="QMC points at finite K > 1: fast, default or high")
             tl.add_argument("--y", default="inf",
                             help="real replicas y > 1 of the large deviation, or inf "
-                                 "(default; docs/local_entropy.md §7)")
+                                 "(default; docs/local_entropy.md §7; finite K > 1: "
+                                 "sign units only, §8)")
         tl.add_argument("--format", choices=("json", "table"), default="table")
         tl.add_argument("--out", help="also write the rows to this Parquet file")
         tl.set_defaults(func=func)
@@ -392,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="hidden units, a list like 1,3,inf (sign odd, relu even)")
     tu.add_argument("--precision", default="fast",
                     help="QMC points at finite K > 1: fast (default), default or high")
+    tu.add_argument("--bracket", default=None,
+                    help="loads LO,HI to bisect between (default 0.72 and 0.96 times "
+                         "the RS capacity); a narrow one saves profiles at finite K")
     tu.add_argument("--format", choices=("json", "table"), default="table")
     tu.add_argument("--out", help="also write the rows to this Parquet file")
     tu.set_defaults(func=_theory_alpha_u)

@@ -365,7 +365,7 @@ def _solver_spec(table: dict, name: Any, w: str, key: str, issues: list) -> Solv
 
 def _check_solver_variants(grid: Grid | None, solvers: tuple, issues: list) -> None:
     """One line per solver that cannot train some (activation, K, kappa) of the grid
-    (lp, bp, sbpi: ``params.SOLVER_VARIANTS``, ``params.SOLVER_NO_MARGIN``)."""
+    (lp, bp, sbpi: ``params.SOLVER_VARIANTS``, ``params.SOLVER_MIN_KAPPA``)."""
     for w, spec in solvers:
         bad = dict.fromkeys(
             f"{act} K = {K}" + (f" at kappa = {kappa}" if kappa else "")

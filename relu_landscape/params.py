@@ -8,6 +8,7 @@ The implementations live in ``solvers/`` and ``probes/``; they receive these obj
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -143,7 +144,8 @@ class BPParams:
     external field along the marginals; ``damping``: the weight of the old
     magnetisations in each update; ``init_scale``: the magnetisations start at
     init_scale W0; ``quadrature``: Gauss-Hermite nodes of the ReLU output factor.
-    Stops at the first sweep whose sign(H) has zero errors, or after ``max_steps``.
+    Stops at the first sweep whose sign(H) has zero errors (at the margin kappa, which
+    the output factor also integrates), or after ``max_steps``.
     """
 
     max_steps: int = _f(2000, min=1)
@@ -155,8 +157,9 @@ class BPParams:
 
 @dataclass(frozen=True)
 class LPParams:
-    """Linear programming (scipy HiGHS), exact for the perceptron: sign unit, K = 1,
-    continuous weights. No parameters: it decides separability exactly."""
+    """Exact for the perceptron (K = 1, continuous weights): linear programming (scipy
+    HiGHS) at kappa = 0, non-negative least squares for the linear unit's margin
+    kappa > 0 (``solvers/lp.py``). No parameters: it decides solvability exactly."""
 
 
 # name -> (parameter class, weight types it trains)
@@ -184,25 +187,29 @@ SOLVER_VARIANTS: dict[str, tuple[tuple[str, int | None], ...]] = {
     "sbpi": (("sign", None), ("relu", None)),
 }
 
-# solvers that know no margin: kappa = 0 only (LP decides separability; BP's channels
-# integrate sigma Delta > 0)
-SOLVER_NO_MARGIN: tuple[str, ...] = ("lp", "bp")
+# solvers that train only margins kappa >= a bound: name -> the bound. lp: at kappa < 0
+# the sphere |w|^2 = N is an active, non-convex constraint that no LP decides
+# (solvers/lp.py); every other solver trains any kappa (bp: the vote or the threshold
+# its output factor integrates moves with it)
+SOLVER_MIN_KAPPA: dict[str, float] = {"lp": 0.0}
 
 
 def solver_trains(name: str, activation: str, K: int, kappa: float = 0.0) -> bool:
     """Whether solver ``name`` trains the (activation, K) variant at margin kappa
     (weights aside)."""
-    if kappa != 0 and name in SOLVER_NO_MARGIN:
+    if kappa < SOLVER_MIN_KAPPA.get(name, -math.inf):
         return False
     variants = SOLVER_VARIANTS.get(name)
     return variants is None or (activation, K) in variants or (activation, None) in variants
 
 
 def variants_text(name: str) -> str:
-    """What solver ``name`` trains, in words: "sign K = 1, linear K = 1 (kappa = 0)"."""
+    """What solver ``name`` trains, in words: "sign K = 1, linear K = 1 (kappa >= 0)"."""
     parts = [a if K is None else f"{a} K = {K}" for a, K in SOLVER_VARIANTS.get(name, ())]
     text = ", ".join(parts) or "every activation"
-    return text + (" (kappa = 0)" if name in SOLVER_NO_MARGIN else "")
+    bound = SOLVER_MIN_KAPPA.get(name)
+    return text + (f" (kappa >= {bound:g})" if bound is not None else "")
+
 
 @dataclass(frozen=True)
 class LocalEnergyParams:

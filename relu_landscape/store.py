@@ -144,7 +144,7 @@ LOCAL_ENTROPY_THEORY_SCHEMA = pa.schema(
      pa.field("converged", pa.bool_(), nullable=False),
      *(pa.field(c, pa.float64(), nullable=True) for c in (
          "p", "q1", "ph", "q0", "t", "th", "q1h", "omega", "q0h", "delta",
-         "stderr", "external_entropy", "d_zero_external", "y"))]
+         "stderr", "external_entropy", "external_stderr", "d_zero_external", "y"))]
 )
 """Theory local entropy (docs/science.md §5; relu_landscape.theory.franz_parisi_curve and
 dense_local_entropy_curve), binary weights. kind: "franz_parisi" (typical reference) or
@@ -153,6 +153,7 @@ weight (natural log) at distance d, null where not converged; p = 1 - 2d; q0, t,
 q1h only for franz_parisi, omega, q0h, delta only for dense (null otherwise); stderr:
 the QMC standard error of local_entropy (0 for quadrature: K = 1 and K = inf);
 external_entropy: dense only, the log-number of dense regions per weight;
+external_stderr: its QMC standard error (0 for quadrature, null where external_entropy is);
 d_zero_external: dense only, the curve's d where external_entropy reaches 0 (rows below
 it have external_entropy < 0: RS overestimates the dense regions there); y: dense only,
 the finite number of real replicas (null for y -> infinity; external_entropy nan)."""

@@ -207,7 +207,7 @@ seeds = 2
 
 def test_any_registered_activation_and_margins():
     """Every registered g is a grid key with its valid K; grid.kappa is a list of cells;
-    the binary default falls back from bp (sign and relu at kappa = 0 only) to anneal."""
+    the binary default falls back from bp (sign and relu only) to anneal."""
     spec, issues = validate(tomllib.loads(ANY_G))
     assert not issues, issues
     assert spec.grid.kappa == (0.0, 0.5)
@@ -227,13 +227,13 @@ def test_any_registered_activation_and_margins():
 @pytest.mark.parametrize("text,fragment", [
     (ANY_G.replace("gelu = [2]", "gelu = [3]"), "grid.K.gelu: K = 3 is odd; gelu units"),
     (ANY_G + '\n[solver.binary]\nname = "bp"\n',
-     "'bp' trains only sign, relu (kappa = 0), not tanh K = 2; tanh K = 2 at kappa = 0.5"),
-    (GOOD.replace("seeds = 2", "seeds = 2\nkappa = [0.5]") + '\n[solver.binary]\nname = "bp"\n',
-     "not sign K = 1 at kappa = 0.5"),
+     "'bp' trains only sign, relu, not tanh K = 2; tanh K = 2 at kappa = 0.5"),
+    (GOOD.replace("seeds = 2", "seeds = 2\nkappa = [-0.5]") + '\n[solver.continuous]\nname = "lp"\n',
+     "(kappa >= 0), not sign K = 1 at kappa = -0.5;"),
     (ANY_G.replace("gelu = [2], ", "") + '\n[solver.binary]\nname = "sbpi"\n',
      "'sbpi' trains only sign, relu, not tanh K = 2"),
     (ANY_G + '\n[solver.continuous]\nname = "lp"\n',
-     "'lp' trains only sign K = 1, linear K = 1 (kappa = 0), not tanh K = 2"),
+     "'lp' trains only sign K = 1, linear K = 1 (kappa >= 0), not tanh K = 2"),
     (ANY_G.replace("[0.0, 0.5]", '["big"]'), "grid.kappa: got 'big'"),
 ])
 def test_solvers_refuse_what_they_cannot_train(text, fragment):

@@ -77,19 +77,6 @@ def _md_table(df: pl.DataFrame) -> list[str]:
     return lines
 
 
-def _theory(
-    root: Path, cells: pl.DataFrame, notes: list[str], tie: str, precision: str
-) -> pl.DataFrame:
-    try:
-        return theory_join.theory_for(root, cells, tie=tie, precision=precision)
-    except ImportError as exc:
-        notes.append(
-            f"theory: relu_landscape.theory is not importable ({exc}); "
-            "figures and tables show measurements only"
-        )
-        return theory_join.theory_frame([])
-
-
 @dataclass(frozen=True)
 class Comparison:
     """How the geometry figures line up ReLU and sign units (``geometry.compare``)."""
@@ -199,12 +186,12 @@ def _typical_vs_dense(
 
 
 def _margins(
-    root: Path, out: Path, tie: str, precision: str, notes: list[str], shown: dict
+    root: Path, out: Path, thr: pl.DataFrame, tie: str, precision: str, notes: list[str],
+    shown: dict,
 ) -> list[tuple[str, Path]]:
-    """The margins section (every kappa and activation of the scan; ``margins``) when
-    the scan has a kappa other than 0 or activations beyond sign and relu; its table
-    goes to ``shown["margins"]``."""
-    thr = capacity.thresholds(capacity.solved_fraction(store.scan_runs(root)))
+    """The margins section (``thr``: the thresholds at every kappa and activation of the
+    scan; ``margins``) when the scan has a kappa other than 0 or activations beyond
+    sign and relu; its table goes to ``shown["margins"]``."""
     if not margins.applies(thr):
         return []
     kappas = sorted(thr["kappa"].unique().to_list())
@@ -214,11 +201,7 @@ def _margins(
             "finite_size and the probe figures show the kappa = 0 runs, the margins "
             "section (capacity_vs_kappa and its table) every kappa"
         )
-    try:
-        theory, refused = margins.margin_theory(root, thr, tie=tie, precision=precision)
-    except ImportError as exc:
-        theory, refused = theory_join.theory_frame([]), [
-            f"margins: relu_landscape.theory is not importable ({exc}); no theory shown"]
+    theory, refused = margins.margin_theory(root, thr, tie=tie, precision=precision)
     notes += refused
     table = margins.margin_table(thr, theory, tie=tie)
     shown["margins"] = table
@@ -334,9 +317,10 @@ def write_report(
     out = Path(out) if out is not None else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    cells = capacity.solved_fraction(_runs(root))
-    thr = capacity.thresholds(cells)
-    theory = _theory(root, cells, notes, tie, precision)
+    every = capacity.solved_fraction(store.scan_runs(root))  # grouped by kappa too
+    every_thr = capacity.thresholds(every)
+    cells, thr = (t.filter(pl.col("kappa") == 0) for t in (every, every_thr))
+    theory = theory_join.theory_for(root, cells, tie=tie, precision=precision)
     joined = theory_join.join_theory(thr, theory, tie=tie)
     made = [
         (
@@ -371,7 +355,7 @@ def write_report(
     made += probes
     made += _typical_vs_dense(root, out, present, theory, comparison,
                               notes, shown)
-    made += _margins(root, out, tie, precision, notes, shown)
+    made += _margins(root, out, every_thr, tie, precision, notes, shown)
     text = _markdown(root, cells, joined, theory, trend, made, notes, present, shown)
     path = out / "report.md"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

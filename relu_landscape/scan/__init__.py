@@ -31,6 +31,7 @@ from pathlib import Path
 from relu_landscape import store
 from relu_landscape.config import ScanSpec
 from relu_landscape.errors import InvalidConfigError
+from relu_landscape.scan import estimate
 from relu_landscape.scan.plan import (
     Shard,
     cell_of,
@@ -167,13 +168,13 @@ def _preflight(spec: ScanSpec, out: store.Output) -> tuple[int, list[Shard] | No
 
 def _plan(
     spec: ScanSpec, out: store.Output, size: int, provenance: store.Provenance,
-    budget: int | None = None,
+    budget: int | None = None, device: str = "cpu",
 ) -> tuple[list[Shard], list[Shard]]:
-    """(all shards, pending shards largest first) of ``spec`` at this shard size;
+    """(all shards, pending shards costliest first) of ``spec`` at this shard size;
     records the plan in ``OUT/scan.json`` with the memory budget it came from (bytes
     per worker, None when not measured) and the estimate per instance; a resumed
-    scan keeps its first record (None for scans from before the budget). Runs under
-    the writer lock."""
+    scan keeps its first record (None for scans from before the budget). The order is
+    ``estimate.by_cost`` on the workers' ``device`` kind. Runs under the writer lock."""
     previous = _previous(out, spec)  # again: another scan may have written OUT since
     shards = plan_shards(spec, size)
     _check_no_strangers(shards, out)
@@ -192,8 +193,8 @@ def _plan(
         },
     )
     store.remove_temporaries(out)
-    # largest first: a short shard last keeps the tail of the scan short
-    return shards, sorted(pending(shards, out), key=lambda s: -s.size)
+    cal = estimate.dispatch_calibration(device, spec)
+    return shards, estimate.by_cost(pending(shards, out), cal)
 
 
 def run_scan(
@@ -225,7 +226,8 @@ def run_scan(
         stack.enter_context(store.WriterLock(target))
         provenance = store.Provenance(config_hash=spec.config_hash)
         budget = getattr(pool, "memory_budget", None)
-        shards, todo = _plan(spec, target, size, provenance, budget)
+        device = getattr(pool, "device_kind", "cpu")
+        shards, todo = _plan(spec, target, size, provenance, budget, device)
         report = ScanReport(
             target.uri,
             len(shards),

@@ -32,10 +32,11 @@ pattern matrices, ``model.dot_shared``):
 - exact solvability enumerates the unsolved binary instances at N <= 24: counted for
   every instance (upper bound), 2^N vectors x 2 N P flops (the part tables do less).
 
-The wall time spreads the shards over the workers largest first (as the backends
-dispatch them) and reports the last worker's finish. Calibrations are cached in
-``$XDG_CACHE_HOME/relu-landscape/calibration.json`` (default ``~/.cache``), keyed by
-device, its name, torch version and threads; ``relu-landscape bench`` refreshes them.
+The wall time spreads the shards over the workers costliest first (the order in which
+``run_scan`` dispatches them, ``by_cost``) and reports the last worker's finish.
+Calibrations are cached in ``$XDG_CACHE_HOME/relu-landscape/calibration.json`` (default
+``~/.cache``), keyed by device, its name, torch version and threads; ``relu-landscape
+bench`` refreshes them.
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ def shard_seconds(shard: Shard, cal: Calibration) -> tuple[float, float, float]:
 
 
 def makespan(costs: list[float], workers: int) -> float:
-    """Finish time of the last worker when each takes the next shard, largest
-    first (the backends' order)."""
+    """Finish time of the last worker when each takes the next shard, costliest
+    first (``by_cost``, the dispatch order)."""
     finish = [0.0] * max(1, min(workers, len(costs)))
     for c in sorted(costs, reverse=True):
         heapq.heapreplace(finish, finish[0] + c)
@@ -266,6 +267,30 @@ def here(spec: ScanSpec) -> tuple[Estimate, Calibration]:
     size = shard_size_for(spec, device, budget)
     est = estimate(spec, cal, workers=workers, shard_size=size, budget_bytes=budget)
     return est, cal
+
+
+def by_cost(shards: list[Shard], cal: Calibration) -> list[Shard]:
+    """``shards`` costliest first by ``shard_seconds``: longest-processing-time-first
+    dispatch, so the scan does not end on one worker finishing a long shard that a
+    count of instances ranked low. Ties keep the given order."""
+    return sorted(shards, key=lambda s: -sum(shard_seconds(s, cal)))
+
+
+NOMINAL_FLOOR_S = {"sbpi": 5e-4, "anneal": 1e-4, "lp": 1e-2}
+"""Launch floors (seconds per unit) assumed for ordering where nothing is measured:
+this CPU's measured orders of magnitude (descent and BP steps 3e-3, the default)."""
+
+
+def dispatch_calibration(device: str, spec: ScanSpec) -> Calibration:
+    """A calibration to order shards by, without measuring (a scan must not stall
+    on it): the cached one of a ``device`` machine where there is one, its missing
+    floors and a machine never calibrated at the nominal values (2e9 flop/s on CPU,
+    5e11 on CUDA; ``NOMINAL_FLOOR_S``). Only the order of shards depends on it."""
+    cached = [Calibration(**c) for c in _load_cache().values() if c.get("device") == device]
+    cal = cached[0] if cached else Calibration(
+        "nominal", device, 5e11 if device == "cuda" else 2e9, 0.1, {}, source="nominal")
+    nominal = {floor_key(*n): NOMINAL_FLOOR_S.get(n[0], 3e-3) for n in needed_floors(spec)}
+    return dataclasses.replace(cal, floors={**nominal, **cal.floors})
 
 
 # ------------------------------------------------------------------ calibration

@@ -11,8 +11,9 @@ transpose), with the usual Onsager reaction terms:
 - unit fields: omega_mu,l = sum_i xi_mu,li m_li / sqrt n - V_l g_mu,l (previous g),
   cavity variance V_l = sum_i (1 - m_li^2) / n;
 - output factor: g = d log Z_mu / d omega_l, dg = d^2 log Z_mu / d omega_l^2, with
-  Z_mu the probability that the committee gives sigma_mu when lambda_k ~ N(omega_k, V_k)
-  independently (``channel``);
+  Z_mu the probability that pattern mu is stored, sigma_mu Delta > kappa s_g, when
+  lambda_k ~ N(omega_k, V_k) independently (``sign_channel``: the margin sets the vote
+  needed, ``model.sign_votes``; ``relu_channel``: a threshold on sum_k c_k relu);
 - weight fields: H_li = sum_mu xi_mu,li g_mu,l / sqrt n + A_l m_li + ext_li, with
   A_l = -sum_mu dg_mu,l / n; m_li = tanh(H_li) (damped);
 - reinforcement: ext = gamma_t H, gamma_t = 1 - exp(-rate t), a growing external field
@@ -77,39 +78,45 @@ def _count_pmf(p: Tensor) -> Tensor:
     return torch.stack(out, -2)
 
 
-def sign_channel(omega: Tensor, V: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """(g, dg) [B, P, K] of the majority vote of K (odd) sign units.
+def sign_channel(omega: Tensor, V: Tensor, y: Tensor,
+                 need: int | None = None) -> tuple[Tensor, Tensor]:
+    """(g, dg) [B, P, K] of a vote of K sign units that needs ``need`` of them on the
+    side of the label (``model.sign_votes``: the majority (K + 1)/2 at kappa = 0, more
+    or fewer with a margin).
 
     omega: [B, P, K]; V: [B, K]; y: [B, P] labels. Unit l is +1 with probability
     Phi(u_l), u_l = omega_l / sqrt V_l; given its sign, the pattern is right with
-    probability A_+ or A_- from the other units' count (exact, Poisson-binomial).
+    probability A_+ or A_- from the other units' count c (exact, Poisson-binomial):
+    sigma = +1 needs c + [l is +1] >= need, sigma = -1 needs c + [l is +1] <= K - need.
     Z = Phi(u) A_+ + Phi(-u) A_-, Z' = phi(u) (A_+ - A_-) / sqrt V, Z'' = -u Z'/sqrt V;
     written with erfcx so that no tail underflows.
     """
     K = omega.shape[-1]
+    need = (K + 1) // 2 if need is None else need
     sv = V.sqrt()[:, None, :]
     u = omega / sv
-    pmf = _count_pmf(torch.special.ndtr(u))  # [B, P, K, K]
-    cdf = pmf.cumsum(-1)
-    half = (K - 1) // 2
+    cdf = _count_pmf(torch.special.ndtr(u)).cumsum(-1)  # [B, P, K, K]: P(c <= k)
+
+    def at_most(k: int) -> Tensor:  # P(c <= k), c in 0 .. K - 1
+        if k < 0:
+            return torch.zeros_like(cdf[..., 0])
+        return cdf[..., k] if k < K - 1 else torch.ones_like(cdf[..., 0])
+
     pos = y[..., None] > 0
-    # sigma = +1: right iff the total of +1 units exceeds K/2
-    up_pos = 1 - (cdf[..., half - 1] if half > 0 else 0)  # count >= (K-1)/2
-    dn_pos = 1 - cdf[..., half]  # count >= (K+1)/2
-    # sigma = -1: right iff the total of +1 units is below K/2
-    up_neg = cdf[..., half - 1] if half > 0 else torch.zeros_like(dn_pos)
-    dn_neg = cdf[..., half]
-    a_up = torch.where(pos, up_pos, up_neg)
-    a_dn = torch.where(pos, dn_pos, dn_neg)
+    a_up = torch.where(pos, 1 - at_most(need - 2), at_most(K - need - 1))
+    a_dn = torch.where(pos, 1 - at_most(need - 1), at_most(K - need))
     e = torch.special.erfcx(-u / _SQRT2) * a_up + torch.special.erfcx(u / _SQRT2) * a_dn
     g = (a_up - a_dn) * _SQRT_2_OVER_PI / (sv * e.clamp(min=1e-300))
     return g, -(u / sv) * g - g * g
 
 
 def relu_channel(
-    omega: Tensor, V: Tensor, y: Tensor, nodes: Tensor, weights: Tensor
+    omega: Tensor, V: Tensor, y: Tensor, nodes: Tensor, weights: Tensor,
+    threshold: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
-    """(g, dg) [B, P, K] of sigma * sum_k c_k relu(lambda_k) > 0 (a tie is wrong).
+    """(g, dg) [B, P, K] of sigma * sum_k c_k relu(lambda_k) > threshold (a tie is
+    wrong); threshold = kappa s_g sqrt(K) puts the margin on Delta
+    (``model.margin_threshold``).
 
     For unit l the others' sum R_l = sum_{k != l} c_k relu(lambda_k) is a mixture over
     which of them are active (a small convolution: 2^(K-1) components). Inactive
@@ -124,6 +131,7 @@ def relu_channel(
     nodes. Measured against a fine-grid integral at K = 2, replacing the one active
     unit by a Gaussian too gave errors up to 25% in g and 4x in dg.
     """
+    T = threshold
     B, P, K = omega.shape
     c = model.readout("relu", K, device=omega.device, dtype=omega.dtype)
     sv = V.sqrt()[:, None, :]
@@ -156,15 +164,16 @@ def relu_channel(
         ) @ (1 - subsets).T
         mean = (mo * co) @ subsets.T
         sd = (vo @ subsets.T).clamp(min=1e-12).sqrt()
-        arg = sig[..., None] * (c[l] * act[:, :, l, None, :] + mean[..., None])
+        arg = sig[..., None] * (c[l] * act[:, :, l, None, :] + mean[..., None]) - T
         f = torch.special.ndtr(arg / sd[..., None])  # [B, P, C, Q]
         # one other unit k active: exact, lambda_k is a normal truncated to > 0
         a = sig * c[l] * act[:, :, l, :]  # sigma c_l relu(lambda_l) [B, P, Q]
         for j, k in enumerate(others if K <= MAX_MIXTURE_K else ()):
             ok, sk = omega[..., k, None], sv[:, :, k, None]
-            # sigma c_k > 0: right iff lambda_k > max(0, -a); else iff 0 < lambda_k < a
-            up = torch.special.ndtr((ok + a.clamp(max=0)) / sk)
-            mid = torch.special.ndtr((a - ok) / sk) - torch.special.ndtr(-ok / sk)
+            # sigma c_k > 0: right iff lambda_k > max(0, T - a); else iff
+            # 0 < lambda_k < a - T
+            up = torch.special.ndtr((ok - (T - a).clamp(min=0)) / sk)
+            mid = torch.special.ndtr((a - T - ok) / sk) - torch.special.ndtr(-ok / sk)
             exact = torch.where(sig * c[k] > 0, up, mid.clamp(min=0))
             exact = exact / po[..., j, None].clamp(min=1e-300)
             f[:, :, 2**j - 1, :] = exact
@@ -173,14 +182,22 @@ def relu_channel(
         Z[..., l] = f @ weights
         Z1[..., l] = (f @ (weights * t)) / sv[:, :, l]
         Z2[..., l] = (f @ (weights * (t * t - 1))) / sv[:, :, l] ** 2
-        # every other unit inactive: right iff sigma c_l > 0 and lambda_l > 0
+        # every other unit inactive: right iff s relu(lambda_l) > T, s = sigma c_l:
+        # T >= 0: s > 0 and lambda_l > T; T < 0: s > 0 always, s < 0 iff
+        # lambda_l < -T. Each a one-sided P(d lambda_l > d b) = Phi(v), with
+        # v = d (omega_l - b) / sqrt V_l; "always" is v = 50, where Phi = 1, phi = 0
         w_none = (1 - po).clamp(min=0).prod(-1)
-        ok = (sig[..., 0] * c[l] > 0).to(omega.dtype) * w_none
-        ul = u[..., l]
-        d1 = ok * torch.exp(-0.5 * ul * ul) / math.sqrt(2 * math.pi) / sv[:, :, l]
+        side = sig[..., 0] * c[l]
+        if T >= 0:
+            d, ok = 1.0, (side > 0).to(omega.dtype) * w_none
+            ul = u[..., l] if T == 0 else (omega[..., l] - T) / sv[:, :, l]
+        else:
+            d, ok = side, w_none
+            ul = torch.where(side > 0, 50.0, (-T - omega[..., l]) / sv[:, :, l])
+        d1 = ok * d * torch.exp(-0.5 * ul * ul) / math.sqrt(2 * math.pi) / sv[:, :, l]
         Z[..., l] += ok * torch.special.ndtr(ul)
         Z1[..., l] += d1
-        Z2[..., l] += -ul / sv[:, :, l] * d1
+        Z2[..., l] += -ul / sv[:, :, l] * d * d1
     Z = Z.clamp(min=1e-300)
     g = Z1 / Z
     return g, Z2 / Z - g * g
@@ -213,7 +230,10 @@ def solve(
     )
     weights = weights / math.sqrt(2 * math.pi)
     root_n = math.sqrt(n)
-    # only kappa = 0 is trained (params.SOLVER_NO_MARGIN); the check still honours it
+    # the margin: the vote a sign committee needs, or the ReLU threshold on
+    # sum_l c_l relu(lambda_l) = sqrt(K) Delta; and the same margin judging sign(H)
+    need = model.sign_votes(K, batch.kappa)
+    relu_threshold = model.margin_threshold(activation, batch.kappa) * math.sqrt(K)
     threshold = model.margin_threshold(activation, batch.kappa, n, K)
     m = params.init_scale * batch.w0
     H = torch.zeros_like(m)
@@ -232,9 +252,9 @@ def solve(
         h = model.dot_shared(m, xu, source, slot).to(torch.float64) / root_n
         omega = h - V[:, None, :] * g
         if activation == "sign":
-            g, dg = sign_channel(omega, V, y)
+            g, dg = sign_channel(omega, V, y, need)
         else:
-            g, dg = relu_channel(omega, V, y, nodes, weights)
+            g, dg = relu_channel(omega, V, y, nodes, weights, relu_threshold)
         # where, not a product: a pattern outside the instance (padding, or a larger
         # alpha's patterns on a shared matrix) may give inf or NaN, and 0 * inf = NaN
         # leaked into the instance (measured: K = 2, N = 1000, alpha = 0.45 solved

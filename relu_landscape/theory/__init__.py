@@ -5,8 +5,9 @@ K odd, K = 1 the perceptron; other odd g any K with readout +1; other g even K w
 readout +1 on the first K/2 units and -1 on the rest); K = math.inf is the wide limit.
 ``kappa`` (capacity functions) is the stability margin: a pattern is stored when
 sigma Delta > kappa std(Delta) (docs/theory_activations.md); K = inf works for every
-registered g and kappa, finite K for sign, relu and linear, and with continuous
-weights for every smooth g (theory/projection.py).
+registered g and kappa, and so does finite K: G_E(q) (binary weights, q(alpha)) by
+the exact vote for sign and one lattice for every other g (energetic.py), the
+continuous capacity by ReLU's projection or the generic one (theory/projection.py).
 ``tie="error"`` (default) counts Delta = 0 as an error (Theta(0) = 0), ``"success"``
 as correct. ``precision`` is "fast", "default" (QMC stderr <= 0.3% of the value) or
 "high". Results are :class:`Estimate` (value, stderr; stderr 0.0 for closed forms and
@@ -29,6 +30,7 @@ Franz-Parisi local entropy relu_landscape.theory.franz_parisi
 finite-K fields, sampling  relu_landscape.theory.committee_fields
 dense-region local entropy relu_landscape.theory.dense
 dense regions, finite K    relu_landscape.theory.dense_finite_k
+dense regions, finite y    relu_landscape.theory.dense_finite_y
 =========================  ==============================
 """
 
@@ -304,8 +306,9 @@ def dense_local_entropy_curve(
     is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
     is beyond the range in which the distance constraint binds. "d_zero_external":
     where the external entropy of the y -> infinity curve reaches 0. A finite ``y``
-    (y > 1 real replicas, docs/local_entropy.md §7) gives ln Z(y) / (N y) instead,
-    with a "y" column, "q0", "q1h" and external_entropy nan.
+    (y > 1 real replicas, docs/local_entropy.md §7; finite K > 1: sign units only,
+    §8) gives ln Z(y) / (N y) instead, with a "y" column, "q0", "q1h" and
+    external_entropy nan.
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
@@ -313,10 +316,17 @@ def dense_local_entropy_curve(
     if not (isinstance(y, (int, float)) and y > 1):
         raise InvalidConfigError(f"y={y!r} is not allowed; give y > 1 or inf")
     finite_k = not _franz_parisi.exact(activation, K)
-    if finite_k and y != math.inf:
+    if finite_k and y != math.inf and activation != "sign":
         raise InvalidConfigError(
-            f"y={y!r} is not available at K={K!r}: the finite-y solver exists for "
-            "K = 1 and K = inf only; use y=inf at finite K"
+            f"y={y!r} is not available for {activation} units at K={K!r}: the "
+            "finite-y solver at finite K needs the exact sign inner probability "
+            "(docs/local_entropy.md §8); use y=inf"
+        )
+    if y != math.inf:
+        from relu_landscape.theory import dense_finite_y
+
+        return dense_finite_y.curve_rows(
+            activation, K, alpha, ds, y, damping=damping, precision=precision
         )
     if finite_k:
         from relu_landscape.theory import dense_finite_k
@@ -324,8 +334,4 @@ def dense_local_entropy_curve(
         return dense_finite_k.curve_rows(
             activation, int(K), alpha, ds, damping=damping, precision=precision
         )
-    if y == math.inf:
-        return _dense.curve_rows(activation, K, alpha, ds, damping=damping)
-    from relu_landscape.theory import dense_finite_y
-
-    return dense_finite_y.curve_rows(activation, K, alpha, ds, y, damping=damping)
+    return _dense.curve_rows(activation, K, alpha, ds, damping=damping)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from relu_landscape.errors import InvalidConfigError
 from relu_landscape.theory import dense, dense_finite_k, validate
 from relu_landscape.theory.franz_parisi import check_arguments, exact, kernel_name
 
@@ -31,6 +32,11 @@ D_LO = 0.01  # end of the scan: below it phi ~ B(d) and ph grows like ln(1/d)/2
 STEP = 0.0025  # grid step in d
 MIN_STEP = 1e-4  # smallest continuation step before a branch is declared ended
 ALPHA_TOL = 2e-3  # bisection tolerance in alpha
+# Finite K > 1 (QMC term, ~30x dearer per point): d window, grid step and tolerance.
+# The minimum of ph sits at d ~ 0.05 near alpha_U there (sign K = 3: 0.051, K = 5:
+# 0.048) and ph grows fast below it, so the window stops at 0.03; a minimum on the
+# window's edge leaves alpha_U unresolved (converged False).
+FINITE_K_WINDOW = {"d_lo": 0.03, "step": 0.005, "tol": 4e-3}
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,11 @@ class Profile:
     @property
     def broken(self) -> bool:
         return not self.complete or self.ph_min <= 0.0
+
+    @property
+    def interior(self) -> bool:
+        """The minimum of ph lies strictly inside the solved points."""
+        return len(self.ph) > 2 and 0 < int(np.argmin(self.ph)) < len(self.ph) - 1
 
 
 def _refined_min(d: np.ndarray, ph: np.ndarray) -> tuple[float, float]:
@@ -147,6 +158,7 @@ def alpha_u(
     *,
     tol: float = ALPHA_TOL,
     step: float = STEP,
+    d_lo: float = D_LO,
     precision: str = "fast",
 ) -> BreakUp:
     """Bisect the break-up load inside ``bracket`` (arguments already checked).
@@ -155,7 +167,8 @@ def alpha_u(
     ``dense_finite_k`` on one QMC set (``precision``), shared by every load so
     that ph(d) is a smooth function of alpha (common random numbers).
     Not converged (None) when the lower end is already broken or the upper end is
-    not: alpha_U is then not inside the bracket.
+    not (alpha_U is then not inside the bracket), or when the last unbroken
+    profile's minimum is on the edge of the d window (``Profile.interior``).
     """
     kernel: str | dense.DenseTerm = kernel_name(activation, K)
     if not exact(activation, K):
@@ -163,17 +176,19 @@ def alpha_u(
             activation, dense_finite_k.points(int(K), precision)
         )
     lo, hi = bracket
-    below = profile(kernel, lo, step=step)
-    above = profile(kernel, hi, step=step)
+    below = profile(kernel, lo, step=step, d_lo=d_lo)
+    above = profile(kernel, hi, step=step, d_lo=d_lo)
     if below.broken or not above.broken:
         return BreakUp(None, None, False, below, above)
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
-        prof = profile(kernel, mid, step=step)
+        prof = profile(kernel, mid, step=step, d_lo=d_lo)
         if prof.broken:
             hi, above = mid, prof
         else:
             lo, below = mid, prof
+    if not below.interior:
+        return BreakUp(None, None, False, below, above)
     # the onset sits where the not-broken side's minimum is about to reach zero
     return BreakUp(0.5 * (lo + hi), below.d_min, True, below, above)
 
@@ -182,16 +197,24 @@ BRACKET = (0.72, 0.96)  # alpha_U is bisected inside these fractions of the RS a
 
 
 def alpha_u_rows(
-    activation: str, weights: str, Ks: list[float], *, precision: str = "fast"
+    activation: str,
+    weights: str,
+    Ks: list[float],
+    *,
+    precision: str = "fast",
+    bracket: tuple[float, float] | None = None,
 ) -> list[dict]:
     """Rows {activation, weights, K, alpha_u, d_at_onset, stderr, converged}, one per K.
 
     Sign units at odd K or K = inf, ReLU units at even K or K = inf; anything else
     raises InvalidConfigError. ``stderr`` is None: quadrature at K = 1 and
     K = inf, where the bisection resolves alpha_u to ALPHA_TOL / 2 and d_at_onset
-    to about STEP; at finite K > 1 (QMC points by ``precision``) the QMC error of
-    alpha_u is not propagated (docs/local_entropy.md §8).
-    Where alpha_U is not inside BRACKET times the RS capacity, alpha_u and
+    to about STEP; at finite K > 1 (QMC points by ``precision``; d window, step and
+    tolerance ``FINITE_K_WINDOW``) the QMC error of alpha_u is not propagated
+    (docs/local_entropy.md §8).
+    ``bracket``: the loads (lo, hi) to bisect between for every K (default BRACKET
+    times the RS capacity; a narrow one saves profiles at finite K, ~10 minutes
+    each at sign K = 5). Where alpha_U is not inside the bracket, alpha_u and
     d_at_onset are None and converged is False.
     """
     from relu_landscape.theory import rs_capacity
@@ -199,14 +222,21 @@ def alpha_u_rows(
     for K in Ks:
         check_arguments(activation, weights, K, 0.5, [0.1])
     validate.check(precision=precision)
+    if bracket is not None and not 0 < bracket[0] < bracket[1]:
+        raise InvalidConfigError(f"bracket={bracket!r}: give two loads 0 < lo < hi")
     rows = []
     for K in Ks:
-        alpha_c = rs_capacity(activation, "binary", K).value
+        if bracket is None:
+            alpha_c = rs_capacity(activation, "binary", K).value
+            loads = (BRACKET[0] * alpha_c, BRACKET[1] * alpha_c)
+        else:
+            loads = bracket
         found = alpha_u(
             activation,
             K,
-            (BRACKET[0] * alpha_c, BRACKET[1] * alpha_c),
+            loads,
             precision=precision,
+            **({} if exact(activation, K) else FINITE_K_WINDOW),
         )
         rows.append(
             {

@@ -18,18 +18,24 @@ and the 1/y coefficient of the energetic term (external entropy) is
 -ln det(I - omega Hess L) / 2 - z . s* / (2 sqrt(q1)). E_z is taken on one point
 set (common random numbers for every (q1, omega)): randomised QMC with R batches
 (stderr from their spread) or a Gauss-Hermite rule (K = 1 checks).
+
+Finite y (sign units, ``FiniteYTerm``): E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta;
+sqrt(1 - q1))^y with eta in R^K averaged by Gauss-Hermite rules centred on the modes
+of the tilted measure, for the finite-y solver of theory/dense_finite_y.py.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+from scipy import special
 
 from relu_landscape.theory import committee_fields, dense
 from relu_landscape.theory.energetic import log_inner_relu, relu_cells
 from relu_landscape.theory.franz_parisi import FINITE_K_POINTS, row_keys
-from relu_landscape.theory.gauss import GaussPoints, qmc_points
+from relu_landscape.theory.gauss import GaussPoints, hermite_points, qmc_points
 
 _ASCENT = 100  # most Newton steps of the inner maximisation
 _TOL = 1e-11  # stationarity |omega grad L - s| of the inner maximiser
@@ -280,3 +286,165 @@ def curve_rows(
         )
     d_zero = dense.external_zero(rows, dense.binding_end(activation, K, alpha))
     return [{**row, "d_zero_external": d_zero} for row in rows]
+
+
+ETA_NODES = 6  # Gauss-Hermite nodes per axis of each eta rule
+_SAME_MODE = 1e-7  # maximisers closer than this (max norm, in s) are one mode
+
+
+def _vote_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Starts of the sign-unit maximisation, one per majority set S of units: the
+    shift that puts every unit of S at +sigma (0 where it is above already).
+
+    The tilted eta measure of a pattern the centre gets wrong has one mode per way
+    of turning it right (which units flip), hence one start per set."""
+    K = h.shape[1]
+    need = (K + 1) // 2
+    starts = []
+    for chosen in itertools.combinations(range(K), need):
+        s = np.zeros_like(h)
+        idx = list(chosen)
+        s[:, idx] = np.maximum(sigma - h[:, idx], 0.0)
+        starts.append(s)
+    return starts
+
+
+class FiniteYTerm:
+    """E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y at finite K
+    (sign units), per batch (docs/local_entropy.md §8, "Finite y").
+
+    z on fixed points (as ``DenseTerm``). eta in R^K: the tilted measure
+    e^{y L - |eta|^2/2} (L = ln Z) has one mode per way of making the committee
+    right, so its modes are found by ``maximise`` (omega = y (q1 - q0)) from the
+    warm start and from one start per majority set of units (``_vote_starts``,
+    then continued from the last call's maximisers);
+    each distinct mode m gets a tensor Gauss-Hermite rule of ``nodes`` per axis
+    centred on it and scaled by its Laplace covariance (I - omega Hess L)^-1
+    (eigenvalues floored at 0.1 as in ``maximise``), and the rules are combined
+    by the balance heuristic: mode m integrates f N pi_m N_m / sum_m' pi_m' N_m',
+    pi_m its Laplace mass. Exact for a mixture of Gaussians; one mode is plain
+    Laplace-centred Gauss-Hermite. All in log space. ``term(y, q1, q0)`` ->
+    pooled (value, a1, a0) with q1h = alpha a1, q0h = alpha a0: a1 = 2 dE/dq1 /
+    (y (y - 1)) = E_z <|grad L|^2> (heat equation; <.> the tilted eta average) and
+    a0 = -2 dE/dq0 / y^2 = E_z[<|grad L|^2> + <Laplacian L> / y
+    - z . <grad L> / (y sqrt(q0))] (whose expectation is E_z |<grad L>|^2);
+    ``term.batches(y, q1, q0)`` -> the value per batch ``[R]``. nan where the
+    warm-started maximiser is not stationary.
+    """
+
+    tol = DenseTerm.tol  # same piecewise smoothness of the warm-started maximiser
+
+    def __init__(self, activation: str, points: GaussPoints, *, nodes: int = ETA_NODES):
+        if activation != "sign":
+            raise ValueError(f"{activation}: the finite-y term at finite K is sign only")
+        R, M, K = points.z.shape
+        self.activation = activation
+        self.z = points.z.reshape(R * M, K)
+        self.w, self.R = points.w, R
+        rule = hermite_points(K, nodes)
+        self.xi, self.log_xi_w = rule.z[0], np.log(rule.w)
+        self._s = np.zeros_like(self.z)
+        self._votes: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._cache: dict[tuple[float, float, float], tuple] = {}
+
+    def _means(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(self.R, -1) @ self.w
+
+    def _modes(self, h: np.ndarray, sigma: float, omega: float, y: float):
+        """Candidate modes per point (C = 1 + the majority sets): shifts s
+        ``[C, M, K]``, Laplace factors C_m = V / sqrt(lam) ``[C, M, K, K]``, the
+        eigenvalues lam of I - omega Hess L ``[C, M, K]``, sum ln lam ``[C, M]`` and
+        log Laplace masses ``[C, M]`` (-inf for a duplicate or non-stationary
+        candidate); None if the warm start fails."""
+        found = []
+        votes = _vote_starts(h, sigma)
+        if self._votes is not None:  # each start continued from its last stationary point
+            votes = [np.where(ok[:, None], last, v) for v, (last, ok) in
+                     zip(votes, self._votes, strict=True)]
+        for n, start in enumerate([self._s, *votes]):
+            s, (log_z, grad, hess), ok = maximise(self.activation, h, sigma, omega, start)
+            if n == 0:
+                if not ok:
+                    return None
+                self._s = s
+            good = np.max(np.abs(omega * grad - s), axis=1) < 1e3 * _TOL
+            # a non-stationary candidate is dropped below; keep its numbers finite
+            found.append((s, log_z, np.where(good[:, None, None], hess, 0.0), good))
+        self._votes = [(f[0], f[3]) for f in found[1:]]
+        K = h.shape[1]
+        shifts = np.stack([f[0] for f in found])
+        lam, vec = np.linalg.eigh(np.eye(K) - omega * np.stack([f[2] for f in found]))
+        lam = np.maximum(lam, 0.1)
+        log_det = np.sum(np.log(lam), axis=2)
+        peak = y * (np.stack([f[1] for f in found]) - 0.5 * np.sum(shifts**2, 2) / omega)
+        log_mass = peak - 0.5 * log_det
+        for c, f in enumerate(found):
+            same = np.zeros(h.shape[0], dtype=bool)
+            for e in range(c):
+                same |= np.max(np.abs(shifts[c] - shifts[e]), axis=1) < _SAME_MODE
+            log_mass[c] = np.where(f[3] & ~same, log_mass[c], -np.inf)
+        return shifts, vec / np.sqrt(lam)[..., None, :], lam, log_det, log_mass
+
+    def evaluate(self, y: float, q1: float, q0: float) -> tuple[np.ndarray, ...]:
+        """(value, a1, a0) per batch, each ``[R]`` (nan if not stationary)."""
+        key = (y, q1, q0)
+        if key in self._cache:
+            return self._cache[key]
+        sigma, spread = math.sqrt(1.0 - q1), math.sqrt(q1 - q0)
+        h = math.sqrt(q0) * self.z
+        modes = self._modes(h, sigma, y * (q1 - q0), y)
+        if modes is None:
+            nan = np.full(self.R, math.nan)
+            self._cache = {key: (nan, nan, nan)}
+            return nan, nan, nan
+        shifts, chol, lam, log_det, log_mass = modes
+        M, K = self.z.shape
+        log_pi = log_mass - special.logsumexp(log_mass, axis=0)
+        cand, point = np.nonzero(np.isfinite(log_pi))  # the (mode, point) pairs used
+        centre = shifts[cand, point] / spread  # eta at the mode
+        eta = centre[:, None, :] + np.einsum("pkj,nj->pnk", chol[cand, point], self.xi)
+        log_z, grad, diag = committee_fields.sign_inner(
+            (h[point][:, None, :] + spread * eta).reshape(-1, K), sigma
+        )
+        # log of the mixture density sum_m pi_m N_m(eta) (up to (2 pi)^-K/2) at the
+        # nodes, over every mode m of the pair's point
+        diff = eta[None] - shifts[:, point][:, :, None, :] / spread  # [C, P, n, K]
+        # C_m^-1 (eta - mu_m) = lam V^T (eta - mu_m) / sqrt(lam), C_m = V / sqrt(lam)
+        proj = np.einsum("cpkj,cpnk->cpnj", chol[:, point], diff)
+        proj = proj * lam[:, point][:, :, None, :]
+        log_n = -0.5 * np.sum(proj * proj, axis=3) + 0.5 * log_det[:, point][:, :, None]
+        log_q = special.logsumexp(log_pi[:, point][:, :, None] + log_n, axis=0)
+        log_f = (
+            y * log_z.reshape(len(cand), -1)
+            - 0.5 * np.sum(eta * eta, axis=2)
+            + log_pi[cand, point][:, None]
+            - log_q
+            + self.log_xi_w
+        )
+        # per point: logsumexp over its pairs and nodes
+        top = np.full(M, -np.inf)
+        np.maximum.at(top, point, log_f.max(axis=1))
+        expf = np.exp(log_f - top[point][:, None])
+        mass = np.zeros(M)
+        np.add.at(mass, point, expf.sum(axis=1))
+        total = top + np.log(mass)
+        weight = (expf / mass[point][:, None])[..., None]
+        grad = grad.reshape(len(cand), -1, K)
+        mean_g = np.zeros((M, K))
+        np.add.at(mean_g, point, np.sum(weight * grad, axis=1))
+        g2 = np.zeros(M)
+        np.add.at(g2, point, np.sum(weight * grad * grad, axis=(1, 2)))
+        lap = np.zeros(M)
+        np.add.at(lap, point, np.sum(weight[..., 0] * diag.reshape(len(cand), -1, K).sum(2), 1))
+        # a0 = -2 dE/dq0 / y^2 differentiated along the points (z . <grad L> term), so
+        # that Phi_y is stationary on the point set; E_z of it is E_z |<grad L>|^2
+        a0 = g2 + lap / y - np.sum(self.z * mean_g, axis=1) / (y * math.sqrt(q0))
+        out = (self._means(total), self._means(g2), self._means(a0))
+        self._cache = {key: out}
+        return out
+
+    def batches(self, y: float, q1: float, q0: float) -> np.ndarray:
+        return self.evaluate(y, q1, q0)[0]
+
+    def __call__(self, y: float, q1: float, q0: float) -> tuple[float, float, float]:
+        return tuple(float(v.mean()) for v in self.evaluate(y, q1, q0))

@@ -13,13 +13,16 @@ energetic depends on the centre, docs/local_entropy.md §3). Per y,
 Saddle (<.> the eta, X average tilted by the integrand, g = ln Phi(u / sigma)):
 p = E<X tanh h>, q1 = E<tanh^2 h>, q0 = E<tanh h>^2,
 q1h = alpha kappa'(q1) E<g'^2>, q0h = alpha kappa'(q0) E<g'>^2.
-As y -> infinity, Phi_y -> phi + Sigma / y (theory/dense.py).
+As y -> infinity, Phi_y -> phi + Sigma / y (theory/dense.py). At finite K > 1 (sign
+units) the energetic term is dense_finite_k.FiniteYTerm: plain overlaps, eta in R^K,
+g'^2 -> |grad ln Z|^2 (docs/local_entropy.md §8).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +31,7 @@ from scipy import special
 from relu_landscape.theory import dense
 from relu_landscape.theory.energetic import kappa, kappa_prime
 from relu_landscape.theory.franz_parisi import (
+    exact,
     frozen,
     inverse_mills,
     kernel_name,
@@ -119,8 +123,32 @@ def _energetic(kernel: str, y: float, q1: float, q0: float) -> tuple[float, ...]
     )
 
 
+FiniteYTerm = Callable[[float, float, float], tuple[float, float, float]]
+"""(y, q1, q0) -> (E_z ln E_eta Z^y, a1, a0) with q1h = alpha a1, q0h = alpha a0:
+``kernel_term`` (K = 1, K = inf) or dense_finite_k.FiniteYTerm (finite K)."""
+
+
+def kernel_term(kernel: str) -> FiniteYTerm:
+    """The perceptron term at kernel-mapped overlaps: a1 = kappa'(q1) E<g'^2>,
+    a0 = kappa'(q0) E<g'>^2."""
+
+    def term(y: float, q1: float, q0: float) -> tuple[float, float, float]:
+        value, g2, g1sq = _energetic(kernel, y, q1, q0)
+        return (
+            value,
+            float(kappa_prime(kernel, q1)) * g2,
+            float(kappa_prime(kernel, q0)) * g1sq,
+        )
+
+    return term
+
+
+def _as_term(kernel: str | FiniteYTerm) -> FiniteYTerm:
+    return kernel_term(kernel) if isinstance(kernel, str) else kernel
+
+
 def free_entropy(
-    kernel: str,
+    kernel: str | FiniteYTerm,
     y: float,
     alpha: float,
     p: float,
@@ -132,7 +160,7 @@ def free_entropy(
 ) -> float:
     """Phi_y = ln Z(y) / (N y) at the given order parameters."""
     s_e = _entropic(y, q0h, math.sqrt(q1h - q0h), ph)[0]
-    e_g = _energetic(kernel, y, q1, q0)[0]
+    e_g = _as_term(kernel)(y, q1, q0)[0]
     conj = (
         -y * ph * p
         - q1h * q1 * y * (y - 1) / 2
@@ -165,26 +193,29 @@ def _entropic_omega(y: float, q1h: float, q0h: float, ph: float) -> tuple[float,
 
 
 def solve_saddle(
-    kernel: str,
+    kernel: str | FiniteYTerm,
     y: float,
     alpha: float,
     p: float,
     start: tuple[float, float],
     *,
     damping: float = 0.5,
-    tol: float = 1e-9,
+    tol: float | None = None,
 ) -> FiniteYSaddle:
     """Saddle at overlap p by ``dense.solve_q1_omega``, omega = y (q1 - q0).
 
-    ``start`` is (q1, omega), e.g. the y -> infinity saddle's."""
+    ``start`` is (q1, omega), e.g. the y -> infinity saddle's. ``tol`` defaults to
+    the term's ``tol`` attribute (finite K: dense_finite_k.FiniteYTerm.tol), else
+    1e-9."""
+    term = _as_term(kernel)
+    tol = getattr(term, "tol", 1e-9) if tol is None else tol
 
     def conjugates(q1: float, omega: float) -> tuple[float, float] | None:
         q0 = q1 - omega / y
         if not 0.0 < q0 < q1 < 1.0:
             return None
-        _, g2, g1sq = _energetic(kernel, y, q1, q0)
-        q1h = alpha * float(kappa_prime(kernel, q1)) * g2
-        q0h = alpha * float(kappa_prime(kernel, q0)) * g1sq
+        _, a1, a0 = term(y, q1, q0)
+        q1h, q0h = alpha * a1, alpha * a0
         return (q1h, q0h) if 0.0 < q0h < q1h else None
 
     q1, omega, conj, _ = dense.solve_q1_omega(
@@ -194,8 +225,32 @@ def solve_saddle(
     if conj is None:
         nan = math.nan
         return FiniteYSaddle(y, p, q1, q0, nan, nan, nan, nan, False)
-    value = free_entropy(kernel, y, alpha, p, q1, q0, *conj)
+    value = free_entropy(term, y, alpha, p, q1, q0, *conj)
     return FiniteYSaddle(y, p, q1, q0, *conj, value, True)
+
+
+def solve_from_limit(
+    term: str | FiniteYTerm,
+    y: float,
+    alpha: float,
+    p: float,
+    start: tuple[float, float],
+    *,
+    damping: float = 0.5,
+) -> FiniteYSaddle:
+    """Saddle at y from the y -> infinity saddle's (q1, omega) ``start``: directly,
+    else by continuation in y through 4y, 2y, y, each from the previous saddle
+    (small y can be too far from the limit for the direct start: sign K = 3,
+    alpha = 0.5, d = 0.05 at y = 5)."""
+    direct = solve_saddle(term, y, alpha, p, start, damping=damping)
+    if direct.converged:
+        return direct
+    for step in (4.0 * y, 2.0 * y, y):
+        sd = solve_saddle(term, step, alpha, p, start, damping=damping)
+        if not sd.converged:
+            return direct  # the path broke: y stays unconverged
+        start = (sd.q1, step * (sd.q1 - sd.q0))
+    return sd
 
 
 def curve_rows(
@@ -206,28 +261,53 @@ def curve_rows(
     y: float,
     *,
     damping: float,
+    precision: str = "default",
 ) -> list[dict]:
     """Finite-y dense rows in the order of ``ds`` (arguments already checked).
 
-    Each point starts from the y -> infinity saddle at the same d (dense.curve_rows
-    continuation); where that one did not converge, neither is this one tried."""
-    kernel = kernel_name(activation, K)
+    Each point starts from the y -> infinity saddle at the same d
+    (``solve_from_limit``; dense.curve_rows, or dense_finite_k.curve_rows at finite
+    K > 1, sign units, on the same QMC points ``precision``: common random numbers
+    for Phi_y - phi); where that one did not converge, neither is this one tried.
+    "stderr": 0 for quadrature (K = 1, K = inf); at finite K
+    alpha std(E_r) / (y sqrt(R)) (Phi_y is stationary)."""
+
+    def stderr(sd: FiniteYSaddle) -> float:  # quadrature: no statistical error
+        return 0.0
+
+    if exact(activation, K):
+        term: FiniteYTerm = kernel_term(kernel_name(activation, K))
+        bases = dense.curve_rows(activation, K, alpha, ds, damping=damping)
+    else:
+        from relu_landscape.theory import dense_finite_k
+
+        points = dense_finite_k.points(int(K), precision)
+        term = dense_finite_k.FiniteYTerm(activation, points)
+        bases = dense_finite_k.curve_rows(
+            activation, int(K), alpha, ds, damping=damping, precision=precision
+        )
+
+        def stderr(sd: FiniteYSaddle) -> float:
+            g = term.batches(y, sd.q1, sd.q0)
+            return alpha * float(g.std(ddof=1)) / (y * math.sqrt(len(g)))
+
     rows = []
-    for base in dense.curve_rows(activation, K, alpha, ds, damping=damping):
+    nan = math.nan
+    for base in bases:
         sd = None
         if base["converged"]:
             start = (base["q1"], base["omega"])
-            sd = solve_saddle(kernel, y, alpha, base["p"], start, damping=damping)
+            sd = solve_from_limit(term, y, alpha, base["p"], start, damping=damping)
         ok = sd is not None and sd.converged
-        nan = math.nan
         rows.append(
             {
                 **row_keys("dense", activation, K, alpha, base["d"]),
                 "y": float(y),
                 "local_entropy": sd.local_entropy if ok else nan,
-                "stderr": 0.0 if ok else nan,
+                "stderr": stderr(sd) if ok else nan,
                 "converged": ok,
                 "external_entropy": nan,  # defined here only as y -> infinity
+                "external_stderr": nan,
                 "p": base["p"],
                 **(
                     {

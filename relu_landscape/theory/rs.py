@@ -32,6 +32,7 @@ from relu_landscape.theory.distance import (
 )
 from relu_landscape.theory.energetic import (
     EnergeticModel,
+    energetic_batches,
     exact_kernel,
     kappa_prime,
     kernel_energetic,
@@ -278,7 +279,9 @@ def binary_capacity(
 ) -> Estimate:
     """RS capacity of binary weights: the alpha where the RS entropy s reaches 0.
 
+    Any registered g at any K (finite K: G_E by energetic.py's exact vote or lattice).
     sign at finite K: inf when the margin stores every output, 0 when it stores none.
+    Even g (quadratic): at most the annealed q = 0 value -ln 2 / G_E(0).
     """
     if activation == "sign" and K != math.inf:
         need = sign_needed(int(K), margin, tie)
@@ -296,17 +299,34 @@ def binary_capacity(
         )
 
     found = solve_overlap(activation, K, tie, precision, entropy, final, margin)
-    if found is not None:
-        return found[0]
     route = exact_kernel(activation, K, margin, tie)
-    if route is not None and abs(float(kappa_prime(route[0], 0.0))) < 1e-12:
-        # an even kernel (quadratic): kappa'(0) = 0 makes q = qh = 0 a saddle at every
-        # alpha, with s = ln 2 + alpha G_E(0); no q > 0 branch reached s = 0, so the
-        # capacity is this branch's (the annealed value, docs/theory_activations.md §4)
+    if abs(float(kappa_prime(activation if route is None else route[0], 0.0))) > 1e-12:
+        if found is not None:
+            return found[0]
+        # no zero of s in q <= 0.995: a failure of the search, not a capacity
+        return Estimate(math.nan, math.nan, converged=False)
+    # an even kernel (quadratic): kappa'(0) = 0 (at finite K the symmetry w_l -> -w_l
+    # of each unit) makes q = qh = 0 a saddle at every alpha, with s = ln 2 + alpha
+    # G_E(0), zero at the annealed bound -ln 2 / G_E(0), an upper bound on any binary
+    # capacity. The q > 0 branch counts where it reaches s = 0 below it; otherwise
+    # (no such branch, or an unconverged root or one outside (0, bound]: near q = 0
+    # the QMC slope G_E' ~ 0 puts spurious roots at huge |alpha|) the capacity is the
+    # q = 0 value
+    # (docs/theory_activations.md §4)
+    if route is not None:
         at_zero = kernel_energetic(route[0], 0.0, margin=route[1])
-        return Estimate(-math.log(2.0) / at_zero)
-    # no zero of s in q <= 0.995: a failure of the search, not a capacity
-    return Estimate(math.nan, math.nan, converged=False)
+    else:
+        origin = GaussPoints(np.zeros((1, 1, int(K))), np.ones(1), exact=True)
+        at_zero = float(
+            energetic_batches(
+                activation, int(K), 0.0, tie=tie, points=origin,
+                cells=PRECISIONS[precision].lattice, margin=margin,
+            )[0]
+        )
+    annealed = -math.log(2.0) / at_zero
+    if found is not None and found[0].converged and 0 < found[0].value <= annealed:
+        return found[0]
+    return Estimate(annealed)
 
 
 def typical_overlap(

@@ -22,13 +22,16 @@ from relu_landscape.theory.rs import (
 )
 from relu_landscape.theory.rsb1 import rsb1_capacity_kernel
 
-THEORY_VERSION = 4
+THEORY_VERSION = 5
 """Version of the theory's numbers: bump it whenever a change to relu_landscape.theory
 changes a computed value, so that cached theory tables (OUT/theory) are recomputed.
 2: capacity rows carry precision, theory_version and converged. 3: rows carry the
 margin kappa; the K = inf external entropy of dense regions gained its kernel-curvature
 term. 4: continuous weights at finite K for every smooth g (projection.py); linear at
-finite K > 1 is now that QMC estimate rather than the perceptron's closed form."""
+finite K > 1 is now that QMC estimate rather than the perceptron's closed form.
+5: G_E(q) at finite K for every g with g' by one lattice (energetic.log_inner_lattice):
+binary weights and q(alpha) for tanh, erf, GELU, quadratic; ReLU's numbers move by
+its lattice error (~1e-6); even g at finite K fall back to the annealed q = 0 value."""
 
 
 def rsb1_issue(weights: str, K: float) -> str | None:

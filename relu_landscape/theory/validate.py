@@ -20,7 +20,10 @@ ACTIVATIONS = ("sign", "relu")
 REGISTERED = tuple(_registry.ACTIVATIONS)
 """Activations of the capacity theory: every entry of relu_landscape.activations."""
 FINITE_K = ("sign", "relu", "linear")
-"""Activations with a finite-K theory (others: K = inf only)."""
+"""Activations with a finite-K theory of every kind by their own routes (sign: exact
+vote; ReLU: exact projection). Every other g with g' has one too: G_E(q) by the
+lattice (energetic.log_inner_lattice; binary weights, q(alpha) curves) and, when it
+has no kinks, the continuous capacity by the generic projection (projection.py)."""
 WEIGHTS = ("binary", "continuous")
 TIES = ("error", "success")
 LEVELS = ("RS", "1RSB")
@@ -46,18 +49,19 @@ def k_issue(activation: str, K: object) -> str | None:
 def theory_issue(activation: str, K: object, weights: str | None = None) -> str | None:
     """Why no theory is implemented for a valid (activation, K, weights), or None.
 
-    Finite K: FINITE_K for both weight types; every smooth g (no kinks) for
-    continuous weights (the generic projection, theory/projection.py)."""
+    K = inf and FINITE_K: always. Other g at finite K: G_E(q) needs g' (the lattice
+    of energetic.py), the continuous capacity also no kinks (the generic projection);
+    every registered g qualifies, the check guards new registry entries."""
     if K == math.inf or activation in FINITE_K:
         return None
     act = _registry.get(activation)
-    if weights == "continuous" and act.derivative is not None and not act.kinks:
+    if act.derivative is not None and not (weights == "continuous" and act.kinks):
         return None
     return (
         f"K={K!r} with activation={activation!r}"
         + (f", weights={weights!r}" if weights else "")
-        + f": finite K is implemented for {', '.join(FINITE_K)}, and for the "
-        "continuous-weight capacity of every smooth g; choose K=math.inf"
+        + ": finite K needs g' (and, for continuous weights, no kinks); "
+        "choose K=math.inf"
     )
 
 

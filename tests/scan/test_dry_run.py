@@ -81,6 +81,38 @@ def test_doubling_workers_halves_the_time():
     assert walls[1000] == pytest.approx(max(est.shard_s), rel=1e-12)
 
 
+def test_dispatch_is_costliest_first_not_largest_first():
+    """A shard of 1 instance of K = 3 at 10x the steps costs more than a shard of 3
+    instances of K = 1: it goes first, and the makespan uses that order."""
+    spec = _spec(seeds=1)
+    cal = _fake(spec)
+    shards = plan_shards(spec, 3)
+    cheap = next(s for s in shards if s.K == 1 and s.weights == "continuous")
+    long_spec = _spec(seeds=1, steps=1000)
+    costly = next(s for s in plan_shards(long_spec, 1) if s.K == 3
+                  and s.weights == "continuous")
+    assert costly.size < cheap.size
+    order = E.by_cost([cheap, costly], cal)
+    assert order == [costly, cheap]
+    costs = [sum(E.shard_seconds(s, cal)) for s in E.by_cost(shards, cal)]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_dispatch_calibration_measures_nothing(tmp_path, monkeypatch):
+    """Without a cache the order comes from nominal constants holding every floor the
+    plan needs; a cached calibration of the device is used, its floors first."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    spec = _spec()
+    nominal = E.dispatch_calibration("cpu", spec)
+    assert nominal.source == "nominal"
+    assert {E.floor_key(*n) for n in E.needed_floors(spec)} <= set(nominal.floors)
+    assert nominal.floors[E.floor_key("bp", "relu", 2)] == 3e-3
+    E._save(_fake(spec))
+    cached = E.dispatch_calibration("cpu", spec)
+    assert cached.key == "test" and cached.floors == _fake(spec).floors
+    assert E.dispatch_calibration("cuda", spec).source == "nominal"
+
+
 def test_memory_per_shard_is_bytes_per_instance_times_size():
     spec = _spec()
     est = E.estimate(spec, _fake(spec), workers=1, shard_size=3)

@@ -82,22 +82,27 @@ def test_shard_that_keeps_failing_is_reported_and_the_rest_completes(
     ray_local, spec_path, tmp_path, capsys
 ):
     out = tmp_path / "out"
+    # sign K = 1 and relu K = 2, one retry: 8 shards of which 4 relu fail twice
+    spec_path.write_text(tiny_spec_toml(
+        K="{ sign = [1], relu = [2] }",
+        tables={"execution": 'backend = "ray"\nshard_size = 4\nmax_retries = 1'}))
     # A file where the relu partition directory must go: every relu shard fails to
     # write, on every attempt, with a real OSError inside the worker.
     (out / "runs").mkdir(parents=True)
     (out / "runs" / "activation=relu").write_text("in the way")
     assert main(["scan", str(spec_path), "--out", str(out), "--quiet"]) == 1
     captured = capsys.readouterr()
-    assert "4 failed" in captured.out and "8 run" not in captured.out
+    # every relu shard was retried once, then reported
+    assert "8 total, 8 run, 0 skipped (complete), 4 retried, 4 failed" in captured.out
     assert "4 shard(s) failed after retries" in captured.err
     assert "NotADirectoryError" in captured.err
     runs = store.read_runs(out)
-    assert set(runs["activation"]) == {"sign"} and runs.height == 24
+    assert set(runs["activation"]) == {"sign"} and runs.height == 12
     # the cause removed, rerunning the same command completes only what is missing
     (out / "runs" / "activation=relu").unlink()
     assert main(["scan", str(spec_path), "--out", str(out), "--quiet"]) == 0
-    assert "4 run, 8 skipped" in capsys.readouterr().out
-    assert store.read_runs(out).height == 36
+    assert "4 run, 4 skipped" in capsys.readouterr().out
+    assert store.read_runs(out).height == 24
 
 
 def test_corrupt_truncated_and_missing_files_are_recomputed(spec_path, tmp_path):

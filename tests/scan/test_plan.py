@@ -52,14 +52,18 @@ def test_shard_id_is_a_content_hash(tmp_path, monkeypatch):
     assert not set(first) & {s.shard_id for s in plan.plan_shards(spec, 4)}
 
 
-def test_pending_shards_are_dispatched_largest_first(tmp_path):
-    from relu_landscape.scan import run_scan
+def test_pending_shards_are_dispatched_costliest_first(tmp_path, monkeypatch):
+    from relu_landscape.scan import estimate, run_scan
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the nominal calibration
     path = tmp_path / "s.toml"  # 6 instances per shape at shard size 4: 4 + 2
     path.write_text(tiny_spec_toml("local", K="{ sign = [1], relu = [2] }",
                                    weights='["binary"]'))
-    sizes: list[int] = []
-    report = run_scan(load_config(path), tmp_path / "out", progress=False,
-                      on_dispatch=lambda shard, worker: sizes.append(shard.size))
-    assert report.run == 4 and sorted(sizes) == [2, 2, 4, 4]
-    assert sizes == sorted(sizes, reverse=True)  # plan order would be 4, 2, 4, 2
+    spec = load_config(path)
+    shards: list = []
+    report = run_scan(spec, tmp_path / "out", progress=False,
+                      on_dispatch=lambda shard, worker: shards.append(shard))
+    assert report.run == 4 and sorted(s.size for s in shards) == [2, 2, 4, 4]
+    cal = estimate.dispatch_calibration("cpu", spec)
+    costs = [sum(estimate.shard_seconds(s, cal)) for s in shards]
+    assert costs == sorted(costs, reverse=True)  # plan order would be 4, 2, 4, 2

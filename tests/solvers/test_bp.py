@@ -7,8 +7,11 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 import torch
 
+from relu_landscape import model
+from relu_landscape.instances import make_batch
 from relu_landscape.solvers import SOLVERS, bp
 from tests.solvers.conftest import batch_of, instances, small_params
 
@@ -29,24 +32,29 @@ def _derivatives(log_z, omega, unit, eps=1e-4):
     return (up - down) / (2 * eps), (up - 2 * mid + down) / eps**2
 
 
-def test_sign_channel_matches_enumeration_of_unit_signs():
-    """Z = sum over the 2^K unit signs of prod Phi(s_k u_k) [sigma sum s > 0]: exact."""
+@pytest.mark.parametrize("kappa", [0.0, 0.6, -0.6, 2.0])
+def test_sign_channel_matches_enumeration_of_unit_signs(kappa):
+    """Z = sum over the 2^K unit signs of prod Phi(s_k u_k) [sigma Delta > kappa],
+    Delta = sum s / sqrt(K): exact. kappa = 0.6 asks for all 3 votes at K = 3 (4 of
+    5 at K = 5), -0.6 for 1 (2 of 5; still 1 of 1 at K = 1), 2.0 for 5 of 5 (none
+    at K = 1, 3: Z = 0 there, no solution to integrate over, so those are skipped)."""
     g0 = torch.Generator().manual_seed(1)
     for K in (1, 3, 5):
+        if kappa >= math.sqrt(K):
+            continue
         omega = torch.randn(1, 6, K, generator=g0, dtype=torch.float64)
         V = torch.rand(1, K, generator=g0, dtype=torch.float64) + 0.2
-        u = omega / V.sqrt()[:, None, :]
 
         def log_z(o, V=V, K=K):
             uu = o / V.sqrt()[:, None, :]
             z = 0
             for s in itertools.product((-1.0, 1.0), repeat=K):
                 s = torch.tensor(s, dtype=torch.float64)
-                z = z + torch.special.ndtr(s * uu).prod(-1) * (Y * s.sum() > 0)
+                z = z + torch.special.ndtr(s * uu).prod(-1) * (
+                    Y * s.sum() / math.sqrt(K) > kappa)
             return torch.log(z)
 
-        g, dg = bp.sign_channel(omega, V, Y)
-        assert torch.isfinite(u).all()
+        g, dg = bp.sign_channel(omega, V, Y, model.sign_votes(K, kappa))
         for unit in range(K):
             want_g, want_dg = _derivatives(log_z, omega, unit)
             torch.testing.assert_close(g[..., unit], want_g, rtol=1e-6, atol=1e-6)
@@ -81,38 +89,39 @@ def test_bp_solves_binary_perceptron_at_alpha_0_7_n_1001():
     assert int(res.solved.sum()) >= 7
 
 
-def test_relu_channel_k2_matches_a_fine_grid_integral():
-    """K = 2 is exact up to quadrature: lambda_l on a 400001-point grid, the other unit
-    in closed form, derivatives by Stein's identity. Gauss-Hermite with 40 nodes on an
-    integrand with a kink at lambda_l = 0 errs by O(1/Q): measured below 0.01 in g and
-    dg; a Gaussian stand-in for the other unit's truncated normal erred by up to 0.45
-    in g and 1.0 in dg on these points."""
+@pytest.mark.parametrize("kappa", [0.0, 0.4, -0.4])
+def test_relu_channel_k2_matches_a_grid_integral(kappa):
+    """K = 2 is exact up to quadrature, at any margin: the pattern is right iff
+    sigma (c_1 relu(lambda_1) + c_2 relu(lambda_2)) > kappa s_g sqrt(2). Brute force:
+    the indicator on a 1200 x 1200 midpoint grid of (lambda_l, lambda_k) over +-12 sd
+    (step 0.02: the threshold's jump costs O(step) ~ 0.005), derivatives by Stein's
+    identity. Gauss-Hermite with 40 nodes on an integrand with kinks errs by O(1/Q):
+    measured at most 0.008 in g and dg at the three margins, where the channel without
+    its threshold (T = 0) errs by 0.15 to 2.6; a Gaussian stand-in for the other
+    unit's truncated normal erred by up to 0.45 in g and 1.0 in dg at kappa = 0."""
     nodes, weights = _hermite(40)
     g0 = torch.Generator().manual_seed(0)
     omega = torch.randn(1, 6, 2, generator=g0, dtype=torch.float64)
     V = torch.rand(1, 2, generator=g0, dtype=torch.float64) + 0.2
-    g, dg = bp.relu_channel(omega, V, Y, nodes, weights)
+    T = model.margin_threshold("relu", kappa) * math.sqrt(2)
+    g, dg = bp.relu_channel(omega, V, Y, nodes, weights, T)
     c = (1.0, -1.0)
     sd = V[0].sqrt()
-    t = torch.linspace(-12, 12, 400001, dtype=torch.float64)
+    t = torch.linspace(-12, 12, 1201, dtype=torch.float64)
+    t = (t[1:] + t[:-1]) / 2  # midpoints
     w = torch.exp(-t * t / 2) / math.sqrt(2 * math.pi) * (t[1] - t[0])
     for j in range(2):
         k = 1 - j
-        lam = omega[0, :, j, None] + sd[j] * t
-        a = Y[0, :, None] * c[j] * torch.relu(lam)  # sigma c_j relu(lambda_j)
-
-        def above(x, k=k):
-            return torch.special.ndtr((omega[0, :, k, None] - x) / sd[k])
-
-        # sigma c_k > 0: right iff a > 0 or lambda_k > -a; else iff lambda_k < a, a > 0
-        f = torch.where(Y[0, :, None] * c[k] > 0,
-                        torch.where(a > 0, torch.ones_like(a), above(-a)),
-                        torch.where(a > 0, 1 - above(a), torch.zeros_like(a)))
-        z = (f * w).sum(-1)
-        want_g = (f * w * t).sum(-1) / sd[j] / z
-        want_dg = (f * w * (t * t - 1)).sum(-1) / sd[j] ** 2 / z - want_g**2
-        torch.testing.assert_close(g[0, :, j], want_g, rtol=0, atol=0.02)
-        torch.testing.assert_close(dg[0, :, j], want_dg, rtol=0, atol=0.02)
+        for mu in range(Y.shape[1]):
+            lam_j = omega[0, mu, j] + sd[j] * t  # rows
+            lam_k = omega[0, mu, k] + sd[k] * t  # columns
+            total = c[j] * torch.relu(lam_j)[:, None] + c[k] * torch.relu(lam_k)[None, :]
+            f = ((Y[0, mu] * total > T).to(w.dtype) @ w)  # P(right | lambda_j)
+            z = (f * w).sum()
+            want_g = (f * w * t).sum() / sd[j] / z
+            want_dg = (f * w * (t * t - 1)).sum() / sd[j] ** 2 / z - want_g**2
+            torch.testing.assert_close(g[0, mu, j], want_g, rtol=0, atol=0.02)
+            torch.testing.assert_close(dg[0, mu, j], want_dg, rtol=0, atol=0.02)
 
 
 def test_relu_factor_beyond_the_mixture_limit_solves_easy_instances():
@@ -149,3 +158,31 @@ def test_mixed_alpha_batch_gives_each_instance_its_result_alone():
     for i in small:
         assert mixed[i][0] == alone[i][0], i
         assert mixed[i][1] <= alone[i][1] + 1, i
+
+
+@pytest.mark.parametrize("activation,K,kappa", [("sign", 3, 0.6), ("relu", 2, 0.3)])
+def test_bp_trains_with_a_margin(activation, K, kappa):
+    """N = 25 K. sign K = 3 at kappa = 0.6 needs all 3 votes (``model.sign_votes``), so
+    each unit must store every pattern alone: alpha = 0.1 is 0.3 patterns per weight
+    of a unit, easy; ReLU K = 2 at kappa = 0.3 (Delta > 0.175) at alpha = 0.1 too.
+    alpha = 2 cannot be stored at either margin: a pattern is stored by a random w with
+    probability <= 1/2, so the expected number of solutions is <= 2^(N - P) (ReLU:
+    2^(50 - 100); sign: already per unit, 2^(25 - 150)). Every instance bp calls solved
+    is judged by
+    the model at the margin; with rate 0.03 the easy ones take at most 6 sweeps
+    (measured, seeds 0-3). BP at kappa = 0 on the same sign instances solves them all,
+    and none of its solutions has the unanimous vote (measured: 0 of 4), so the
+    margin is what the messages were trained on."""
+    torch.set_num_threads(1)
+    ids = instances(activation, "binary", K, (0.1,), seeds=range(4), n=25)
+    ids += instances(activation, "binary", K, (2.0,), seeds=(0,), n=25)
+    batch, keys = batch_of(ids, "bp")
+    params = small_params("bp", max_steps=100, rate=0.03)
+    margin = model.to_torch(make_batch(ids), kappa=kappa)
+    res = SOLVERS["bp"](margin, activation, params, keys)
+    assert res.solved.tolist() == [True] * 4 + [False]
+    assert torch.equal(res.errors, margin.errors(res.weights, activation))
+    if activation == "sign":
+        plain = SOLVERS["bp"](batch, activation, params, keys)
+        assert plain.solved[:4].all()
+        assert (margin.errors(plain.weights, activation)[:4] > 0).all()

@@ -132,3 +132,39 @@ def test_alpha_u_of_the_perceptron_against_a_finer_scan():
     assert not below.broken and 0 < below.ph_min < 0.05
     assert above.broken and above.ph[-1] < 0.01
     assert abs(below.d_min - d_on) < 0.005
+
+
+def test_finite_k_alpha_u_uses_its_window_and_needs_an_interior_minimum(monkeypatch):
+    """Finite K bisects on FINITE_K_WINDOW (K = 1 and inf on the full grid); a
+    minimum of ph on the edge of the window is not a resolved onset."""
+    seen = {}
+
+    def fake(activation, K, bracket, **kw):
+        seen[K] = kw
+        return breakup.BreakUp(None, None, False, None, None)
+
+    monkeypatch.setattr(breakup, "alpha_u", fake)
+    monkeypatch.setattr(theory, "rs_capacity", lambda *a, **k: Estimate(0.9))
+    breakup.alpha_u_rows("sign", "binary", [1, 5])
+    assert seen[1] == {"precision": "fast"}
+    assert seen[5] == {"precision": "fast", **breakup.FINITE_K_WINDOW}
+    d = np.array([0.1, 0.09, 0.08])
+    inner = breakup.Profile(0.7, d, np.array([0.3, 0.2, 0.25]), d, True, 0.2, 0.09)
+    edge = breakup.Profile(0.7, d, np.array([0.3, 0.25, 0.2]), d, True, 0.2, 0.08)
+    assert inner.interior and not edge.interior
+
+
+def test_alpha_u_cli_bracket(capsys, monkeypatch):
+    """--bracket LO,HI is passed as the loads to bisect between; a bad one exits 2."""
+    seen = []
+
+    def fake(activation, K, bracket, **kw):
+        seen.append(bracket)
+        return breakup.BreakUp(None, None, False, None, None)
+
+    monkeypatch.setattr(breakup, "alpha_u", fake)
+    argv = ["theory", "alpha-u", "--activation", "sign", "--K", "5", "--format", "json"]
+    assert main([*argv, "--bracket", "0.735,0.75"]) == 0
+    assert seen == [(0.735, 0.75)] and json.loads(capsys.readouterr().out)[0]["K"] == 5
+    assert main([*argv, "--bracket", "0.75,0.7"]) == 2
+    assert "bracket" in capsys.readouterr().err

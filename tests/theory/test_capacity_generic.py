@@ -10,8 +10,7 @@ from scipy import optimize
 
 from relu_landscape.activations import ACTIVATIONS
 from relu_landscape.cli import main
-from relu_landscape.errors import InvalidConfigError
-from relu_landscape.theory import capacity_table, curve_table, rs_capacity, rs_overlap
+from relu_landscape.theory import capacity_table, rs_capacity
 from relu_landscape.theory.estimate import from_batches
 from relu_landscape.theory.gauss import qmc_points
 from relu_landscape.theory.kernels import gardner_capacity
@@ -110,19 +109,6 @@ def test_quadratic_k2_capacity_closed_form():
     mean = from_batches(pts.batch_means(distance_sq("quadratic", pts.z, 0.0)))
     assert mean.stderr < 0.03 * mean.value
     assert abs(mean.value - (1 - 2 / math.pi) / 2) <= 4 * mean.stderr
-
-
-def test_binary_and_curves_of_generic_finite_k_are_refused():
-    """Only the continuous capacity (q = 1) exists for smooth g at finite K: binary
-    weights and q(alpha) need G_E(q), implemented for sign, relu, linear."""
-    for call in (
-        lambda: rs_capacity("tanh", "binary", 2),
-        lambda: rs_overlap("tanh", "continuous", 2, 1.0),
-        lambda: curve_table("gelu", "continuous", 2, [1.0]),
-    ):
-        with pytest.raises(InvalidConfigError) as info:
-            call()
-        assert any("continuous-weight capacity" in i for i in info.value.issues)
 
 
 def run_cli(capsys, tmp_path, name: str, K: int) -> None:

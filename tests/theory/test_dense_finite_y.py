@@ -1,4 +1,5 @@
-"""Dense regions at finite y (theory.dense_finite_y), docs/local_entropy.md §7.
+"""Dense regions at finite y (theory.dense_finite_y), docs/local_entropy.md §7, and
+at finite K (dense_finite_k.FiniteYTerm, §8).
 
 Independent numbers: the y -> infinity curve and its external entropy Sigma
 (theory/dense.py, Laplace integrals) and finite differences of the finite-y free
@@ -17,7 +18,11 @@ import pytest
 
 from relu_landscape.cli import main
 from relu_landscape.theory import dense as de
+from relu_landscape.theory import dense_finite_k as dk
 from relu_landscape.theory import dense_finite_y as fy
+from relu_landscape.theory import dense_local_entropy_curve, franz_parisi_curve
+from relu_landscape.theory.gauss import hermite_points, qmc_points
+from tests.theory.conftest import bound
 
 ALPHA, D = 0.5, 0.1
 
@@ -90,3 +95,98 @@ def test_finite_y_saddles_approach_the_y_inf_curve(limit, capsys):
     assert row["y"] == 64 and row["converged"]
     assert row["local_entropy"] == pytest.approx(sd.local_entropy + gaps[64] / 64,
                                                  abs=1e-8)
+
+
+# ---- finite y at finite K (dense_finite_k.FiniteYTerm), docs/local_entropy.md §8
+
+@pytest.mark.parametrize("y, q1, q0", [(5.0, 0.8, 0.6), (20.0, 0.9, 0.85), (2.0, 0.7, 0.3)])
+def test_K1_finite_y_term_equals_the_perceptron_grid(y, q1, q0):
+    """K = 1 through the K-dimensional term (Laplace-centred Gauss-Hermite in eta,
+    12 nodes) on the Gauss-Hermite z nodes of the perceptron term (uniform eta grid):
+    value and the conjugate averages agree to the eta rule's error (observed 5e-6)."""
+    term = dk.FiniteYTerm("sign", hermite_points(1, 64), nodes=12)
+    assert term(y, q1, q0) == pytest.approx(fy.kernel_term("linear")(y, q1, q0), abs=2e-5)
+
+
+def test_finite_k_finite_y_conjugates_are_derivatives():
+    """Heat equation in K = 3 dimensions: dE/dq1 = y (y - 1) a1 / 2 and
+    dE/dq0 = -y^2 a0 / 2 (central differences on the same points). The eta rules
+    move with the modes, so agreement is to the rules' error: 10 nodes per axis at
+    a small spread q1 - q0 (observed 4e-5 and 8e-6 relative; 6 nodes: 1e-3)."""
+    term = dk.FiniteYTerm("sign", qmc_points(3, 5, 2, seed=3), nodes=10)
+    y, q1, q0, eps = 5.0, 0.8, 0.76, 1e-4
+    _, a1, a0 = term(y, q1, q0)
+    fd_q1 = (term(y, q1 + eps, q0)[0] - term(y, q1 - eps, q0)[0]) / (2 * eps)
+    fd_q0 = (term(y, q1, q0 + eps)[0] - term(y, q1, q0 - eps)[0]) / (2 * eps)
+    assert fd_q1 == pytest.approx(y * (y - 1) / 2 * a1, rel=5e-4)
+    assert fd_q0 == pytest.approx(-y * y / 2 * a0, rel=5e-4)
+
+
+def test_finite_k_free_entropy_tends_to_the_limit_with_sigma():
+    """Sign K = 3, 128 points: at the y -> infinity saddle (dense_finite_k on the
+    same points) mapped to finite y, y (Phi_y - phi) -> Sigma, the finite-K
+    external entropy (Laplace fluctuation determinant and centre shift):
+    Richardson in y = 64, 128 leaves O(1/y^2) (observed 2e-4 against Sigma = -0.138)."""
+    pts = qmc_points(3, 5, 4, seed=3)
+    term = dk.DenseTerm("sign", pts)
+    sd = de.solve_saddle(term, ALPHA, 1 - 2 * D, (0.64, 1.0))
+    assert sd.converged
+    sigma = dk.saddle_row(term, ALPHA, sd)["external_entropy"]
+    finite = dk.FiniteYTerm("sign", pts)
+    gaps = {}
+    for y in (64.0, 128.0):
+        value = fy.free_entropy(finite, y, ALPHA, sd.p, sd.q1, sd.q1 - sd.omega / y,
+                                sd.ph, sd.q0h + sd.delta / y, sd.q0h)
+        gaps[y] = y * (value - sd.local_entropy)
+    assert sigma < -0.1
+    assert 2 * gaps[128.0] - gaps[64.0] == pytest.approx(sigma, abs=2e-3)
+
+
+def test_finite_k_finite_y_unconverged_is_nan_and_relu_is_refused(capsys):
+    """d = 0.45 is beyond sign K = 3's binding range: nan, not a number; ReLU units
+    at finite K have no finite-y term (exit 2, one line)."""
+    argv = ["theory", "local-entropy", "--activation", "sign", "--K", "3", "--alpha",
+            "0.5", "--d", "0.45", "--y", "10", "--precision", "fast", "--format", "json"]
+    assert main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["K"] == 3 and row["y"] == 10 and row["converged"] is False
+    assert row["local_entropy"] is None and row["stderr"] is None
+    relu = ["theory", "local-entropy", "--activation", "relu", "--K", "2", "--alpha",
+            "0.5", "--d", "0.1", "--y", "10", "--precision", "fast"]
+    assert main(relu) == 2
+    err = capsys.readouterr().err
+    assert "y=10" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_K1_finite_y_saddle_through_the_finite_k_term(limit):
+    """The solved K = 1 saddle through dense_finite_k.FiniteYTerm equals the
+    perceptron's (y = 10; observed 6e-11 in Phi_y)."""
+    sd, _ = limit
+    ref = fy.solve_saddle("linear", 10.0, ALPHA, sd.p, (sd.q1, sd.omega))
+    term = dk.FiniteYTerm("sign", hermite_points(1, 64), nodes=12)
+    new = fy.solve_saddle(term, 10.0, ALPHA, sd.p, (sd.q1, sd.omega), tol=1e-9)
+    assert ref.converged and new.converged
+    assert new.local_entropy == pytest.approx(ref.local_entropy, abs=1e-7)
+    assert new.ph == pytest.approx(ref.ph, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_finite_k_finite_y_saddles_approach_the_y_inf_curve():
+    """Sign K = 3, alpha = 0.5, d = 0.1, "fast" points: solved saddles at
+    y = 5, 10, 20; y (Phi_y - phi) decreases towards Sigma (1/y trend) and the
+    three-point extrapolation in 1/y (Sigma + c/y + e/y^2) gives Sigma within
+    0.02; S_FP <= Phi_y <= B(d) (B(d) + ln 2 / y is the rigorous bound)."""
+    (base,) = dense_local_entropy_curve("sign", 3, ALPHA, [D], precision="fast")
+    (fp,) = franz_parisi_curve("sign", 3, ALPHA, [D], precision="fast")
+    term = dk.FiniteYTerm("sign", dk.points(3, "fast"))
+    gaps = {}
+    for y in (5.0, 10.0, 20.0):
+        f = fy.solve_saddle(term, y, ALPHA, base["p"], (base["q1"], base["omega"]))
+        assert f.converged
+        assert fp["local_entropy"] - 3 * fp["stderr"] < f.local_entropy < bound(D)
+        gaps[y] = y * (f.local_entropy - base["local_entropy"])
+    assert gaps[5.0] > gaps[10.0] > gaps[20.0] > base["external_entropy"]
+    # Richardson with three points: Sigma = (8 g20 - 6 g10 + g5) / 3
+    extrapolated = (8 * gaps[20.0] - 6 * gaps[10.0] + gaps[5.0]) / 3
+    assert extrapolated == pytest.approx(base["external_entropy"], abs=0.02)

@@ -87,3 +87,28 @@ def test_rows_report_the_external_entropy():
     assert row["external_entropy"] == pytest.approx(
         de.external_entropy("linear", 0.5, sd), abs=1e-8
     )
+
+
+def test_external_stderr_is_written_to_parquet_and_json(tmp_path, capsys):
+    """`theory local-entropy --out FILE` carries external_stderr: 0 for the quadrature
+    perceptron; the JSON rows have it too; rows without it (Franz-Parisi) get null."""
+    import json
+
+    import polars as pl
+
+    from relu_landscape import store
+    from relu_landscape.cli import main
+
+    args = ["--activation", "sign", "--K", "1", "--alpha", "0.5", "--d", "0.1,0.05"]
+    dense_file = tmp_path / "dense.parquet"
+    assert main(["theory", "local-entropy", *args, "--format", "json",
+                 "--out", str(dense_file)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["external_stderr"] for r in rows] == [0.0, 0.0]
+    frame = pl.read_parquet(dense_file)
+    assert frame["external_stderr"].to_list() == [0.0, 0.0]
+    assert frame["external_entropy"].to_list() == pytest.approx(
+        [r["external_entropy"] for r in rows])
+    without = frame.drop("external_stderr").with_columns(kind=pl.lit("franz_parisi"))
+    store.write_file(tmp_path / "fp.parquet", "local_entropy_theory", without.to_arrow())
+    assert pl.read_parquet(tmp_path / "fp.parquet")["external_stderr"].null_count() == 2

@@ -117,9 +117,7 @@ def test_relu_inner_probability_at_a_margin(theta):
 def test_unavailable_cases_name_the_option():
     for call, fragment in (
         (lambda: rs_capacity("gelu", "continuous", 3), "K=3"),
-        (lambda: rs_capacity("gelu", "binary", 2, kappa=0.5), "finite K"),
         (lambda: rs_capacity("gelu", "binary", 3), "K=3"),
-        (lambda: rs_capacity("tanh", "binary", 3), "finite K"),
         (lambda: rs_capacity("sign", "binary", 3, kappa=math.nan), "kappa"),
     ):
         with pytest.raises(InvalidConfigError) as info:
