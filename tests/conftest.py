@@ -123,7 +123,9 @@ def _ray_session():
 
 @pytest.fixture
 def ray_local(_ray_session):
-    """A real in-process Ray on 127.0.0.1 (2 CPUs, no dashboard), shared by tests.
+    """A real in-process Ray on 127.0.0.1 (1 CPU, so one worker per scan: under
+    ``make test`` the other core runs the other test process, and a second worker
+    only oversubscribed the two cores; no dashboard), shared by tests.
 
     Started on first use and kept for the next test; a test that needs another Ray
     (``ray_cluster``) shuts it down, and the next user of this fixture restarts it.
@@ -133,7 +135,7 @@ def ray_local(_ray_session):
     from relu_landscape.scan.ray_backend import init_local
 
     if not ray.is_initialized():
-        init_local(num_cpus=2)
+        init_local(num_cpus=1)
     yield ray
 
 
