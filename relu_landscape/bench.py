@@ -491,8 +491,11 @@ def scan_kernel_fraction(workdir: Path, *, quick: bool, device: str) -> dict:
                         "shard_size": raw["execution"]["shard_size"]}
     if quick:
         raw["grid"].update(seeds=1, alpha=[0.5, 1.0])
-        raw["solver"]["binary"]["max_epochs"] //= 10
-        raw["solver"]["continuous"]["max_steps"] //= 10
+        # a weight type's [solver.*] is one table or a list of them
+        for entry in raw["solver"].values():
+            for table in entry if isinstance(entry, list) else [entry]:
+                for budget in {"max_epochs", "max_steps", "sweeps"} & table.keys():
+                    table[budget] //= 10
     spec, issues = validate(raw)
     assert not issues, issues
     sync = _sync(device)

@@ -139,10 +139,12 @@ def ray_local(_ray_session):
     yield ray
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_cluster(_ray_session):
     """A simulated multi-node Ray: a head without resources and two worker nodes with
-    one CPU and one fake GPU each; the driver is connected. Torn down after the test."""
+    one CPU and one fake GPU each; the driver is connected. Shared by a module's tests
+    (starting one costs ~15 s) and torn down after them: a test may take one worker
+    node down, so the module's other tests must need only one."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -200,17 +202,42 @@ def tiny_spec_toml(
     g = {"K": "{ sign = [1, 3], relu = [2] }", "weights": '["binary", "continuous"]',
          "n": "[11]", "alpha": "[0.1, 0.2]", "seeds": "3", **grid}
     t = {"solver.binary": 'name = "sbpi"\nmax_epochs = 200',
-         "solver.continuous": "max_steps = 1500",
+         "solver.continuous": "max_steps = 500",
          "execution": f'backend = "{out_backend}"\nshard_size = 4', **(tables or {})}
     lines = ["seed = 7", "[grid]", *[f"{k} = {v}" for k, v in g.items()],
              *[f"[{name}]\n{body}" for name, body in t.items()]]
     return "\n".join(lines) + "\n"
 
 
+# fixtures that start or hold a Ray
+RAY_FIXTURES = frozenset({"ray_local", "ray_cluster", "_ray_session", "ray_head"})
+
+
+def _uses_ray(item: pytest.Item) -> bool:
+    return bool(item.get_closest_marker("ray")) or bool(RAY_FIXTURES & set(item.fixturenames))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), every test of
-    the scan engine and every test that starts Ray runs on one worker: they share that
-    worker's Ray session and would otherwise start a second Ray beside it."""
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), every test that
+    starts Ray runs on one worker: they share that worker's Ray session and would
+    otherwise start a second Ray beside it. Every other test, the scan engine's on the
+    local backend included, goes to whichever worker is free."""
     for item in items:
-        if item.get_closest_marker("ray") or item.path.parent.name == "scan":
+        if _uses_ray(item):
             item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_where_marked(request):
+    """A test outside the Ray group must not start Ray in this process (it could land
+    beside the Ray group's session): such a test fails here, with what to do."""
+    before = _ray_running()
+    yield
+    if not before and _ray_running() and not _uses_ray(request.node):
+        sys.modules["ray"].shutdown()
+        pytest.fail("this test started Ray in-process: mark it @pytest.mark.ray")

@@ -105,3 +105,17 @@ def test_bench_gpu_without_cuda_is_a_clean_error(capsys):
         pytest.skip("this machine has CUDA: --gpu is valid here")
     assert main(["bench", "--gpu"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_scan_kernel_fraction_quick_runs_the_demo_grid(tmp_path):
+    """The quick kernel-fraction scan: every solver table of the demo preset (one or
+    a list per weight type) cut to a tenth of its budget; kernels inside the wall."""
+    import torch
+
+    from relu_landscape import bench
+
+    torch.set_num_threads(1)
+    kernels = bench.scan_kernel_fraction(tmp_path, quick=True, device="cpu")
+    assert kernels["instances"] > 0 and kernels["solve_s"] > 0 and kernels["probe_s"] > 0
+    assert 0 < kernels["fraction"] <= 1
+    assert kernels["solve_s"] + kernels["probe_s"] <= kernels["wall_s"]

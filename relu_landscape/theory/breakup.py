@@ -33,10 +33,13 @@ STEP = 0.0025  # grid step in d
 MIN_STEP = 1e-4  # smallest continuation step before a branch is declared ended
 ALPHA_TOL = 2e-3  # bisection tolerance in alpha
 # Finite K > 1 (QMC term, ~30x dearer per point): d window, grid step and tolerance.
-# The minimum of ph sits at d ~ 0.05 near alpha_U there (sign K = 3: 0.051, K = 5:
-# 0.048) and ph grows fast below it, so the window stops at 0.03; a minimum on the
-# window's edge leaves alpha_U unresolved (converged False).
+# The minimum of ph sits at d ~ 0.05 near alpha_U for sign units (K = 3: 0.051,
+# K = 5: 0.048) and ph grows fast below it, so the window stops at 0.03; a minimum
+# on the window's edge leaves alpha_U unresolved (converged False).
 FINITE_K_WINDOW = {"d_lo": 0.03, "step": 0.005, "tol": 4e-3}
+# ReLU K = 2: the minimum sits at d ~ 0.02 near alpha_U (0.020 at 0.909 alpha_c),
+# below the sign window, so the window runs to D_LO.
+RELU_FINITE_K_WINDOW = {**FINITE_K_WINDOW, "d_lo": D_LO}
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,8 @@ def alpha_u_rows(
     raises InvalidConfigError. ``stderr`` is None: quadrature at K = 1 and
     K = inf, where the bisection resolves alpha_u to ALPHA_TOL / 2 and d_at_onset
     to about STEP; at finite K > 1 (QMC points by ``precision``; d window, step and
-    tolerance ``FINITE_K_WINDOW``) the QMC error of alpha_u is not propagated
-    (docs/local_entropy.md §8).
+    tolerance ``FINITE_K_WINDOW``, ReLU ``RELU_FINITE_K_WINDOW``) the QMC error of
+    alpha_u is not propagated (docs/local_entropy.md §8).
     ``bracket``: the loads (lo, hi) to bisect between for every K (default BRACKET
     times the RS capacity; a narrow one saves profiles at finite K, ~10 minutes
     each at sign K = 5). Where alpha_U is not inside the bracket, alpha_u and
@@ -224,6 +227,7 @@ def alpha_u_rows(
     validate.check(precision=precision)
     if bracket is not None and not 0 < bracket[0] < bracket[1]:
         raise InvalidConfigError(f"bracket={bracket!r}: give two loads 0 < lo < hi")
+    window = FINITE_K_WINDOW if activation == "sign" else RELU_FINITE_K_WINDOW
     rows = []
     for K in Ks:
         if bracket is None:
@@ -236,7 +240,7 @@ def alpha_u_rows(
             K,
             loads,
             precision=precision,
-            **({} if exact(activation, K) else FINITE_K_WINDOW),
+            **({} if exact(activation, K) else window),
         )
         rows.append(
             {

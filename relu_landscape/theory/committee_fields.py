@@ -7,9 +7,13 @@ an average over per-unit Gaussian fields h in R^K of ln Z(h; sigma), with
 
 the inner probability of docs/science.md §4 (``energetic.log_inner_sign`` /
 ``log_inner_relu``). This module gives ln Z with its gradient and the diagonal of
-its Hessian in h (sign: exact dynamic programme with leave-one-out pivots; ReLU:
-central differences of the lattice value), and samples the reference fields
-conditioned on a correct output (the measure x | z of the Franz-Parisi term).
+its Hessian in h (sign: exact dynamic programme with leave-one-out pivots), ReLU's
+value, gradient and full Hessian for the Franz-Parisi and dense terms alike (K = 2
+exactly, ``relu_pair_inner``: a one-dimensional integral and closed-form
+derivatives; K >= 4, ``relu_lattice_inner``: the lattice with analytic derivatives
+of its cell masses; ``inner`` dispatches and keeps the Hessian diagonal), and
+samples the reference fields conditioned on a correct output (the measure x | z of
+the Franz-Parisi term).
 
 Sampling x | z, u = sqrt(q0) z + sqrt(1 - q0) x correct: sign units exactly (each
 unit's sign drawn given the previous ones from the law of the remaining count, then
@@ -23,17 +27,13 @@ about one cell (tests compare it with rejection sampling).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import fft, special
 
-from relu_landscape.theory.energetic import log_inner_relu
-
 _LOG_2PI = math.log(2.0 * math.pi)
-# Central-difference step for the ReLU gradient, in units of sigma: the lattice value
-# is smooth in h; truncation ~ (step)^2, rounding ~ 1e-13 / step^2, both < 1e-6.
-_FD_STEP = 0.01
 # Rows per chunk of the ReLU lattice sampler (bounds memory to ~100 MB).
 _CHUNK = 2048
 
@@ -83,31 +83,216 @@ def sign_inner(h: np.ndarray, sigma: float) -> tuple[np.ndarray, ...]:
     return log_z, grad, hess
 
 
-def relu_inner(
-    h: np.ndarray, sigma: float, *, tie: str, cells: int
-) -> tuple[np.ndarray, ...]:
-    """(ln Z, gradient, Hessian diagonal) for ReLU units by central differences.
+def _log_phi(v: np.ndarray) -> np.ndarray:
+    return -0.5 * v * v - 0.5 * _LOG_2PI
 
-    h ``[M, K]`` (K even); the lattice value (``log_inner_relu``) at h and at
-    h +- step e_l, step = _FD_STEP * sigma.
+
+def _log_pair_mass(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """ln int_{-a}^inf phi(t) Phi(e + t) dt = ln P[w1 > -a, w2 < e + w1], elementwise.
+
+    The integrand is log-concave (curvature in [-2, -1]): Gauss-Legendre on a window
+    from its mode on the half-line (Newton on t = phi/Phi (e + t), or the end -a) to
+    where it has fallen by e^-40 or more (length _PAIR_SPAN, shorter where it starts
+    with a steep slope), 2 x _PAIR_NODES nodes, all in log space: error ~1e-13 in
+    ln Z for any a, e (no cancellation: Z can be 1e-300 with full relative precision).
+    """
+    t = np.maximum(0.0, -0.5 * e)
+    for _ in range(6):  # F(t) = t - r(e + t), F' = 1 + r (v + r) in (1, 2)
+        v = e + t
+        r = np.exp(_log_phi(v) - special.log_ndtr(v))
+        t = t - (t - r) / (1.0 + r * (v + r))
+    mode = np.maximum(t, -a)
+    v = e + mode
+    slope = -mode + np.exp(_log_phi(v) - special.log_ndtr(v))  # <= 0 at the mode
+    lo = np.maximum(-a, t - _PAIR_SPAN)
+    hi = mode + np.minimum(_PAIR_SPAN, 40.0 / np.maximum(-slope, 1e-300))
+    nodes, weights = _pair_rule()
+    half = (0.5 * (hi - lo))[..., None]
+    tt = 0.5 * (hi + lo)[..., None] + half * nodes
+    log_f = _log_phi(tt) + special.log_ndtr(e[..., None] + tt) + np.log(half * weights)
+    top = log_f.max(axis=-1)
+    return top + np.log(np.exp(log_f - top[..., None]).sum(axis=-1))
+
+
+# Window half-length of _log_pair_mass: the log integrand falls by >= span^2 / 2 = 40
+# over it (curvature <= -1). Nodes per half of the window: 28 give 1e-13 in ln Z
+# against adaptive quadrature (24: 1.4e-13; 20: 3e-10) over a, e in +-40.
+_PAIR_SPAN = 9.0
+_PAIR_NODES = 28
+
+
+@functools.cache
+def _pair_rule() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre on [-1, 1] as two rules on [-1, 0] and [0, 1] (the window's
+    halves: the mode sits near the middle of an interior window)."""
+    v, w = special.roots_legendre(_PAIR_NODES)
+    return np.concatenate([(v - 1.0) / 2.0, (v + 1.0) / 2.0]), np.concatenate([w, w]) / 2.0
+
+
+def relu_pair_inner(
+    h: np.ndarray, sigma: float, *, tie: str = "error"
+) -> tuple[np.ndarray, ...]:
+    """(ln Z ``[M]``, gradient ``[M, 2]``, Hessian ``[M, 2, 2]``) for K = 2 ReLU units.
+
+    Z = P[relu(u1) > relu(u2)] = P[u1 > 0, u1 > u2], u_l = h_l + sigma w_l
+    (tie="success" adds the atom P[u1 <= 0, u2 <= 0]). With alpha = h1/sigma,
+    gamma = -h2/sigma, e = (h1 - h2)/sigma, beta = e/sqrt 2, delta = (h1 + h2)/(sigma
+    sqrt 2): Z = int_{-alpha}^inf phi(t) Phi(e + t) dt (``_log_pair_mass``) and,
+    exactly, sigma dZ/dh1 = P + Q / sqrt 2, sigma dZ/dh2 = -Q / sqrt 2 with
+    P = phi(alpha) Phi(gamma) (u1 = 0 with u2 < 0), Q = phi(beta) Phi(delta)
+    (u1 = u2 > 0), and the Hessian from their derivatives; every term is a product
+    of phi and Phi, taken relative to Z in log space.
+    """
+    alpha, gamma = h[:, 0] / sigma, -h[:, 1] / sigma
+    e = alpha + gamma
+    beta, delta = e / math.sqrt(2.0), (h[:, 0] + h[:, 1]) / (sigma * math.sqrt(2.0))
+    log_z = _log_pair_mass(alpha, e)
+    atom = special.log_ndtr(-alpha) + special.log_ndtr(gamma)
+    if tie == "success":
+        log_z = np.logaddexp(log_z, atom)
+    lpa, lpg = _log_phi(alpha), _log_phi(gamma)
+    p = np.exp(lpa + special.log_ndtr(gamma) - log_z)  # P / Z
+    q = np.exp(_log_phi(beta) + special.log_ndtr(delta) - log_z)  # Q / Z
+    qq = np.exp(_log_phi(beta) + _log_phi(delta) - log_z)  # phi(beta) phi(delta) / Z
+    pp = np.exp(lpa + lpg - log_z)  # phi(alpha) phi(gamma) / Z
+    s2 = math.sqrt(2.0)
+    # sigma^2 d2Z/dh_i dh_j / Z: d/dh1 of (P, Q) sigma = (-alpha P, (qq - beta Q)/sqrt 2),
+    # d/dh2 of (P, Q) sigma = (-pp, (qq + beta Q)/sqrt 2)
+    z1, z2 = p + q / s2, -q / s2
+    z11 = -alpha * p + 0.5 * (qq - beta * q)
+    z12 = -pp + 0.5 * (qq + beta * q)
+    z22 = -0.5 * (qq + beta * q)
+    if tie == "success":  # the atom T = Phi(-alpha) Phi(gamma) and its derivatives / Z
+        t1 = -p
+        t2 = -np.exp(special.log_ndtr(-alpha) + lpg - log_z)
+        z1, z2 = z1 + t1, z2 + t2
+        z11, z12, z22 = z11 - alpha * t1, z12 + pp, z22 + gamma * t2
+    grad = np.stack([z1, z2], axis=1) / sigma
+    hess = np.empty((h.shape[0], 2, 2))
+    hess[:, 0, 0], hess[:, 0, 1], hess[:, 1, 1] = z11, z12, z22
+    hess[:, 1, 0] = z12
+    hess = hess / sigma**2 - grad[:, :, None] * grad[:, None, :]
+    return log_z, grad, hess
+
+
+def _relu_lattice_terms(
+    h: np.ndarray, sigma: float, tie: str, cells: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Z ``[M]``, dZ/dh ``[M, K]``, d2Z/dh2 ``[M, K, K]``) on one lattice of ``cells``.
+
+    Every unit on the half-lattice from 0 (as ``energetic._unit_laws`` for ReLU: the
+    atom relu = 0 at index 0, the mass of cell ((j-1) delta, j delta] at 2j - 1),
+    one delta per row covering each group's summed reach relu(h_l + 7 sigma). The
+    cell masses are differences of C_j = Phi((j delta - h)/sigma), so their
+    derivatives in h_l are exact: C' = -phi / sigma, C'' = -z phi / sigma^2. Z is
+    bilinear in the groups' laws (P, M): sum_a P_a (M[b < a] + M_a / 2), minus
+    P_0 M_0 / 2 (both groups off: a failure; tie="success" adds it instead), and
+    each group's law is the convolution of its units' laws, multilinear in them:
+    a derivative replaces the laws of the units it acts on by their derivatives
+    (FFT products). The lattice's geometry (delta) is held fixed, so these are the
+    derivatives of the lattice value at fixed geometry, which approximate those of
+    Z to the lattice's order.
     """
     M, K = h.shape
-    step = _FD_STEP * sigma
-    shifts = np.concatenate([np.zeros((1, K)), step * np.eye(K), -step * np.eye(K)])
-    vals = log_inner_relu(h[None] + shifts[:, None, :], sigma, tie, cells)
-    centre, up, down = vals[0], vals[1 : K + 1].T, vals[K + 1 :].T
-    grad = (up - down) / (2.0 * step)
-    hess = (up - 2.0 * centre[:, None] + down) / step**2
-    return centre, grad, hess
+    k = K // 2
+    pos = np.maximum(h + _RELU_REACH * sigma, 0.0)
+    delta = np.maximum(np.maximum(pos[:, :k].sum(1), pos[:, k:].sum(1)), 1e-9) / cells
+    z = (delta[:, None, None] * np.arange(cells + 1) - h[:, :, None]) / sigma
+    phi = np.exp(_log_phi(z))
+    n = 2 * cells + 1
+    laws = np.zeros((3, M, K, n))  # law, d/dh_l, d2/dh_l2 of each unit
+    for order, cum in enumerate((special.ndtr(z), -phi / sigma, -z * phi / sigma**2)):
+        laws[order, ..., 0] = cum[..., 0]
+        laws[order, ..., 1::2] = np.diff(cum, axis=-1)
+    nfft = fft.next_fast_len(n, real=True)
+    spec = fft.rfft(laws, nfft, axis=-1)  # [3, M, K, F]
+
+    def group(orders: np.ndarray, units: range) -> np.ndarray:
+        """Law of the group's sum with unit u's law differentiated orders[u] times."""
+        prod = np.prod([spec[orders[u], :, u] for u in units], axis=0)
+        law = fft.irfft(prod, nfft, axis=-1)[:, :n]
+        law[:, 0] = np.prod([laws[orders[u], :, u, 0] for u in units], axis=0)
+        return law
+
+    def bilinear(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+        weight = np.cumsum(m, axis=-1) - 0.5 * m
+        atom = (0.5 if tie == "success" else -0.5) * p[:, 0] * m[:, 0]
+        return np.sum(p * weight, axis=-1) + atom
+
+    plus, minus = range(k), range(k, K)
+    none = np.zeros(K, dtype=int)
+    base_p, base_m = group(none, plus), group(none, minus)
+    value = bilinear(base_p, base_m)
+    first = [group(none + (np.arange(K) == u), plus if u < k else minus) for u in range(K)]
+    grad = np.stack(
+        [bilinear(first[u], base_m) if u < k else bilinear(base_p, first[u]) for u in range(K)],
+        axis=1,
+    )
+    hess = np.empty((M, K, K))
+    for i in range(K):
+        for j in range(i, K):
+            if (i < k) != (j < k):  # one unit in each group
+                entry = bilinear(first[i], first[j])
+            else:
+                orders = none + (np.arange(K) == i) + (np.arange(K) == j)
+                law = group(orders, plus if i < k else minus)
+                entry = bilinear(law, base_m) if i < k else bilinear(base_p, law)
+            hess[:, i, j] = hess[:, j, i] = entry
+    return value, grad, hess
+
+
+_RELU_REACH = 7.0  # each unit's values followed to h + 7 sigma (as energetic._REACH)
+
+
+def relu_lattice_inner(
+    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 64
+) -> tuple[np.ndarray, ...]:
+    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian ``[M, K, K]``) for K even ReLU units.
+
+    The lattice value and its derivatives at fixed geometry
+    (``_relu_lattice_terms``) at ``cells`` and ``cells // 2``, Richardson-extrapolated
+    as ``energetic.log_inner_lattice`` (O(delta^2) errors of value and derivatives
+    alike; where Z < 1e-8 the fine lattice alone); gradient Z'/Z and Hessian
+    Z''/Z - grad grad^T. One lattice pass per resolution instead of the
+    1 + 2K + 2K(K - 1) shifted values of finite differences. Rows in chunks that
+    bound each array to ~32 MB.
+    """
+    M, K = h.shape
+    out = (np.empty(M), np.empty((M, K)), np.empty((M, K, K)))
+    chunk = max(1, 2**22 // (K * K * (2 * cells + 1)))
+    for start in range(0, M, chunk):
+        rows = slice(start, start + chunk)
+        fine = _relu_lattice_terms(h[rows], sigma, tie, cells)
+        coarse = _relu_lattice_terms(h[rows], sigma, tie, cells // 2)
+        use = fine[0] > 1e-8
+        z, dz, d2z = (
+            np.where(use.reshape((-1,) + (1,) * (f.ndim - 1)), (4.0 * f - c) / 3.0, f)
+            for f, c in zip(fine, coarse, strict=True)
+        )
+        z = np.maximum(z, 1e-300)
+        grad = dz / z[:, None]
+        out[0][rows] = np.log(z)
+        out[1][rows] = grad
+        out[2][rows] = d2z / z[:, None, None] - grad[:, :, None] * grad[:, None, :]
+    return out
 
 
 def inner(
     activation: str, h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 96
 ) -> tuple[np.ndarray, ...]:
-    """(ln Z, gradient, Hessian diagonal) of the inner probability at fields h."""
+    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian diagonal ``[M, K]``) at fields h.
+
+    Sign: ``sign_inner`` (exact). ReLU K = 2: ``relu_pair_inner`` (exact); K >= 4:
+    ``relu_lattice_inner`` at ``cells`` (the lattice's O(delta^2) error). The ReLU
+    routes give the full Hessian; the Franz-Parisi term needs its diagonal only.
+    """
     if activation == "sign":
         return sign_inner(h, sigma)
-    return relu_inner(h, sigma, tie=tie, cells=cells)
+    if h.shape[1] == 2:
+        log_z, grad, hess = relu_pair_inner(h, sigma, tie=tie)
+    else:
+        log_z, grad, hess = relu_lattice_inner(h, sigma, tie=tie, cells=cells)
+    return log_z, grad, np.diagonal(hess, axis1=1, axis2=2)
 
 
 def _truncated(c: np.ndarray, u: np.ndarray, above: np.ndarray) -> np.ndarray:

@@ -19,9 +19,10 @@ and the 1/y coefficient of the energetic term (external entropy) is
 set (common random numbers for every (q1, omega)): randomised QMC with R batches
 (stderr from their spread) or a Gauss-Hermite rule (K = 1 checks).
 
-Finite y (sign units, ``FiniteYTerm``): E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta;
-sqrt(1 - q1))^y with eta in R^K averaged by Gauss-Hermite rules centred on the modes
-of the tilted measure, for the finite-y solver of theory/dense_finite_y.py.
+Finite y (sign units, ReLU K = 2: the exact inner probabilities; ``FiniteYTerm``):
+E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y with eta in R^K
+averaged by Gauss-Hermite rules centred on the modes of the tilted measure, for the
+finite-y solver of theory/dense_finite_y.py.
 """
 
 from __future__ import annotations
@@ -33,18 +34,18 @@ import numpy as np
 from scipy import special
 
 from relu_landscape.theory import committee_fields, dense
-from relu_landscape.theory.energetic import log_inner_relu, relu_cells
+from relu_landscape.theory.energetic import relu_cells
 from relu_landscape.theory.franz_parisi import FINITE_K_POINTS, row_keys
 from relu_landscape.theory.gauss import GaussPoints, hermite_points, qmc_points
 
 _ASCENT = 100  # most Newton steps of the inner maximisation
 _TOL = 1e-11  # stationarity |omega grad L - s| of the inner maximiser
 # A Newton step is accepted unless it lowers the objective by more than the noise of
-# ln Z: sign, log-space sums (~1e-15); ReLU, the Richardson-extrapolated lattice
-# (~1e-9; a tighter test rejects good steps and halves them for nothing)
-_VALUE_NOISE = {"sign": 1e-12, "relu": 1e-8}
+# ln Z: sign and ReLU K = 2, log-space sums and quadrature (~1e-14); ReLU K >= 4, the
+# Richardson-extrapolated lattice (~1e-9; a tighter test rejects good steps and
+# halves them for nothing)
+_EXACT_NOISE, _LATTICE_NOISE = 1e-12, 1e-8
 _HESS_STEP = 1e-4  # sign: central-difference step (units of sigma) of the exact gradient
-_RELU_STEP = 0.01  # ReLU: step of the lattice differences (as committee_fields)
 
 
 def local(
@@ -54,8 +55,10 @@ def local(
 
     Sign: exact value, gradient and Hessian diagonal (committee_fields.sign_inner),
     off-diagonal entries by central differences of the exact gradient (step
-    1e-4 sigma: truncation ~1e-8, rounding ~1e-12). ReLU: central and second
-    differences of the lattice value (step 0.01 sigma, as committee_fields.relu_inner).
+    1e-4 sigma: truncation ~1e-8, rounding ~1e-12). ReLU K = 2: all exact
+    (committee_fields.relu_pair_inner). ReLU K >= 4: the lattice value with its
+    derivatives at fixed geometry (committee_fields.relu_lattice_inner, ``cells``
+    scaled by ``relu_cells``).
     """
     M, K = x.shape
     eye = np.eye(K)
@@ -70,20 +73,11 @@ def local(
             hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
         hess[:, range(K), range(K)] = diag
         return log_z, grad, hess
-    step = _RELU_STEP * sigma
-    pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]
-    shifts = [np.zeros(K)] + [sg * step * e for sg in (1, -1) for e in eye]
-    shifts += [step * (a * eye[i] + b * eye[j]) for i, j in pairs
-               for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
-    cells_q = relu_cells(cells, 1.0 - sigma * sigma)
-    vals = log_inner_relu(x[None] + np.array(shifts)[:, None, :], sigma, tie, cells_q)
-    up, down = vals[1 : K + 1].T, vals[K + 1 : 2 * K + 1].T
-    hess = np.empty((M, K, K))
-    hess[:, range(K), range(K)] = (up - 2.0 * vals[0][:, None] + down) / step**2
-    for n, (i, j) in enumerate(pairs):
-        pp, pm, mp, mm = vals[1 + 2 * K + 4 * n : 5 + 2 * K + 4 * n]
-        hess[:, i, j] = hess[:, j, i] = (pp - pm - mp + mm) / (4.0 * step**2)
-    return vals[0], (up - down) / (2.0 * step), hess
+    if K == 2:
+        return committee_fields.relu_pair_inner(x, sigma, tie=tie)
+    return committee_fields.relu_lattice_inner(
+        x, sigma, tie=tie, cells=relu_cells(cells, 1.0 - sigma * sigma)
+    )
 
 
 def maximise(
@@ -107,6 +101,7 @@ def maximise(
     s = start.copy()
     K = h.shape[1]
     eye = np.eye(K)
+    noise = _LATTICE_NOISE if activation == "relu" and K > 2 else _EXACT_NOISE
     cur = local(activation, h + s, sigma, tie=tie, cells=cells)
     value = cur[0] - 0.5 * np.sum(s * s, axis=1) / omega
     for _ in range(_ASCENT):
@@ -122,7 +117,7 @@ def maximise(
             trial = s[rows] + step
             new = local(activation, h[rows] + trial, sigma, tie=tie, cells=cells)
             new_value = new[0] - 0.5 * np.sum(trial * trial, axis=1) / omega
-            good = new_value >= value[rows] - _VALUE_NOISE[activation]
+            good = new_value >= value[rows] - noise
             s[rows[good]] = trial[good]
             value[rows[good]] = new_value[good]
             for part, fresh in zip(cur, new, strict=True):
@@ -309,15 +304,26 @@ def _vote_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
     return starts
 
 
+def _inner_diagonal(activation: str, x: np.ndarray, sigma: float) -> tuple[np.ndarray, ...]:
+    """(ln Z, gradient, Hessian diagonal) from an exact inner probability: sign
+    units (any odd K) or ReLU K = 2."""
+    if activation == "sign":
+        return committee_fields.sign_inner(x, sigma)
+    log_z, grad, hess = committee_fields.relu_pair_inner(x, sigma)
+    return log_z, grad, hess[:, [0, 1], [0, 1]]
+
+
 class FiniteYTerm:
     """E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y at finite K
-    (sign units), per batch (docs/local_entropy.md §8, "Finite y").
+    (sign units, ReLU K = 2), per batch (docs/local_entropy.md §8, "Finite y").
 
     z on fixed points (as ``DenseTerm``). eta in R^K: the tilted measure
     e^{y L - |eta|^2/2} (L = ln Z) has one mode per way of making the committee
     right, so its modes are found by ``maximise`` (omega = y (q1 - q0)) from the
-    warm start and from one start per majority set of units (``_vote_starts``,
-    then continued from the last call's maximisers);
+    warm start and, for sign units, from one start per majority set of units
+    (``_vote_starts``, then continued from the last call's maximisers; ReLU K = 2
+    has one mode: its correct set {u1 > 0, u1 > u2} is convex, so Z is
+    log-concave);
     each distinct mode m gets a tensor Gauss-Hermite rule of ``nodes`` per axis
     centred on it and scaled by its Laplace covariance (I - omega Hess L)^-1
     (eigenvalues floored at 0.1 as in ``maximise``), and the rules are combined
@@ -335,9 +341,12 @@ class FiniteYTerm:
     tol = DenseTerm.tol  # same piecewise smoothness of the warm-started maximiser
 
     def __init__(self, activation: str, points: GaussPoints, *, nodes: int = ETA_NODES):
-        if activation != "sign":
-            raise ValueError(f"{activation}: the finite-y term at finite K is sign only")
         R, M, K = points.z.shape
+        if not (activation == "sign" or (activation == "relu" and K == 2)):
+            raise ValueError(
+                f"{activation} K={K}: the finite-y term at finite K needs an exact "
+                "inner probability (sign units or ReLU K = 2)"
+            )
         self.activation = activation
         self.z = points.z.reshape(R * M, K)
         self.w, self.R = points.w, R
@@ -351,13 +360,13 @@ class FiniteYTerm:
         return values.reshape(self.R, -1) @ self.w
 
     def _modes(self, h: np.ndarray, sigma: float, omega: float, y: float):
-        """Candidate modes per point (C = 1 + the majority sets): shifts s
+        """Candidate modes per point (C = 1 + the majority sets of sign units): shifts s
         ``[C, M, K]``, Laplace factors C_m = V / sqrt(lam) ``[C, M, K, K]``, the
         eigenvalues lam of I - omega Hess L ``[C, M, K]``, sum ln lam ``[C, M]`` and
         log Laplace masses ``[C, M]`` (-inf for a duplicate or non-stationary
         candidate); None if the warm start fails."""
         found = []
-        votes = _vote_starts(h, sigma)
+        votes = _vote_starts(h, sigma) if self.activation == "sign" else []
         if self._votes is not None:  # each start continued from its last stationary point
             votes = [np.where(ok[:, None], last, v) for v, (last, ok) in
                      zip(votes, self._votes, strict=True)]
@@ -403,8 +412,8 @@ class FiniteYTerm:
         cand, point = np.nonzero(np.isfinite(log_pi))  # the (mode, point) pairs used
         centre = shifts[cand, point] / spread  # eta at the mode
         eta = centre[:, None, :] + np.einsum("pkj,nj->pnk", chol[cand, point], self.xi)
-        log_z, grad, diag = committee_fields.sign_inner(
-            (h[point][:, None, :] + spread * eta).reshape(-1, K), sigma
+        log_z, grad, diag = _inner_diagonal(
+            self.activation, (h[point][:, None, :] + spread * eta).reshape(-1, K), sigma
         )
         # log of the mixture density sum_m pi_m N_m(eta) (up to (2 pi)^-K/2) at the
         # nodes, over every mode m of the pair's point

@@ -94,18 +94,20 @@ def test_worker_checks_it_sees_this_scans_output_before_its_first_shard(
 
     out = store.output(tmp_path / "out")
     worker = ray_local.remote(ShardWorker).options(num_cpus=0)
-    for marker in (None, {"config_hash": "another"}, {"config_hash": "this"}):
-        if marker is not None:
-            out.write_json("scan.json", marker)
-        actor = worker.remote(out.uri, store.Provenance(config_hash="this"), "cpu", 1)
-        try:
+    # one actor asked three times (each check reads scan.json afresh; a refusal leaves
+    # the actor alive), as one process start costs seconds
+    actor = worker.remote(out.uri, store.Provenance(config_hash="this"), "cpu", 1)
+    try:
+        for marker in (None, {"config_hash": "another"}, {"config_hash": "this"}):
+            if marker is not None:
+                out.write_json("scan.json", marker)
             if marker == {"config_hash": "this"}:
                 assert ray_local.get(actor.ready.remote())["pid"] > 0
                 continue
             with pytest.raises(OutputError, match="must be reachable from every node"):
                 ray_local.get(actor.ready.remote())
-        finally:
-            ray_local.kill(actor)
+    finally:
+        ray_local.kill(actor)
 
 
 @pytest.mark.slow

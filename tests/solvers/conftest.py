@@ -12,13 +12,17 @@ from relu_landscape.params import SOLVER_PARAMS
 VARIANTS = [("sign", 1), ("sign", 3), ("relu", 2), ("relu", 4)]
 # budget fields, whichever a solver's parameter class has: small, so "unsolved" is fast
 BUDGET = {"max_steps": 200, "sweeps": 30, "max_epochs": 20}
+# BP's sweep integrates a channel per (pattern, unit), costliest of all at ReLU K = 4;
+# the easy contract instances converge by sweep 5 (measured), so 40 sweeps suffice
+SOLVER_BUDGET = {"bp": {"max_steps": 40}}
 
 
 def small_params(name: str, **extra):
     """The solver's defaults with a small budget (and any overrides)."""
     cls = SOLVER_PARAMS[name][0]
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{**{k: v for k, v in BUDGET.items() if k in names}, **extra})
+    budget = {k: v for k, v in BUDGET.items() if k in names}
+    return cls(**{**budget, **SOLVER_BUDGET.get(name, {}), **extra})
 
 
 def instances(activation: str, weights: str, K: int, alphas, seeds, n: int = 11):

@@ -135,8 +135,9 @@ def test_alpha_u_of_the_perceptron_against_a_finer_scan():
 
 
 def test_finite_k_alpha_u_uses_its_window_and_needs_an_interior_minimum(monkeypatch):
-    """Finite K bisects on FINITE_K_WINDOW (K = 1 and inf on the full grid); a
-    minimum of ph on the edge of the window is not a resolved onset."""
+    """Finite K bisects on FINITE_K_WINDOW (ReLU: RELU_FINITE_K_WINDOW; K = 1 and
+    inf on the full grid); a minimum of ph on the edge of the window is not a
+    resolved onset."""
     seen = {}
 
     def fake(activation, K, bracket, **kw):
@@ -148,6 +149,9 @@ def test_finite_k_alpha_u_uses_its_window_and_needs_an_interior_minimum(monkeypa
     breakup.alpha_u_rows("sign", "binary", [1, 5])
     assert seen[1] == {"precision": "fast"}
     assert seen[5] == {"precision": "fast", **breakup.FINITE_K_WINDOW}
+    breakup.alpha_u_rows("relu", "binary", [2])  # its onset lies below the sign window
+    assert seen[2] == {"precision": "fast", **breakup.RELU_FINITE_K_WINDOW}
+    assert seen[2]["d_lo"] < breakup.FINITE_K_WINDOW["d_lo"]
     d = np.array([0.1, 0.09, 0.08])
     inner = breakup.Profile(0.7, d, np.array([0.3, 0.2, 0.25]), d, True, 0.2, 0.09)
     edge = breakup.Profile(0.7, d, np.array([0.3, 0.25, 0.2]), d, True, 0.2, 0.08)
@@ -168,3 +172,22 @@ def test_alpha_u_cli_bracket(capsys, monkeypatch):
     assert seen == [(0.735, 0.75)] and json.loads(capsys.readouterr().out)[0]["K"] == 5
     assert main([*argv, "--bracket", "0.75,0.7"]) == 2
     assert "bracket" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_relu_k2_profiles_bracket_its_break_up():
+    """ReLU K = 2, "fast" points (alpha_c = 0.575, bisected alpha_U = 0.523 with
+    d_at_onset 0.020, docs/local_entropy.md §8): at 0.515 (1.5 % below) the profile
+    to D_LO is complete with an interior minimum of ph near d = 0.02 (positive), and
+    dphi/dd = 2 ph there too; 0.53 (1.3 % above) breaks before D_LO. ~1 minute."""
+    from relu_landscape.theory import dense_finite_k as dk
+
+    term = dk.DenseTerm("relu", dk.points(2, "fast"))
+    window = {k: v for k, v in breakup.RELU_FINITE_K_WINDOW.items() if k != "tol"}
+    below = breakup.profile(term, 0.515, **window)
+    assert below.complete and not below.broken and below.interior
+    assert 0 < below.ph_min < 0.1 and 0.015 < below.d_min < 0.03
+    slope = (below.local_entropy[0] - below.local_entropy[2]) / (below.d[0] - below.d[2])
+    assert slope == pytest.approx(2 * below.ph[1], rel=5e-3)
+    above = breakup.profile(term, 0.53, **window)
+    assert above.broken

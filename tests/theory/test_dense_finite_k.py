@@ -24,9 +24,11 @@ from relu_landscape.theory import (
     franz_parisi_curve,
     rs_entropy,
 )
+from relu_landscape.theory import committee_fields as cf
 from relu_landscape.theory import dense as de
 from relu_landscape.theory import dense_finite_k as dk
 from relu_landscape.theory.committee_fields import sign_inner
+from relu_landscape.theory.energetic import log_inner_relu, relu_cells
 from relu_landscape.theory.gauss import hermite_points, qmc_points
 from tests.theory.conftest import assert_approaches_wide_limit, bound
 
@@ -50,6 +52,153 @@ def test_K1_saddle_equals_the_perceptron_dense_curve():
         assert sd.converged and ref.converged
         assert sd.local_entropy == pytest.approx(ref.local_entropy, abs=1e-8)
         assert sd.ph == pytest.approx(ref.ph, abs=1e-6)
+
+
+# ReLU K = 2 fields, sigma = 0.6: typical, far off (Z ~ e^-35, beyond the lattice's
+# reach), far on, and both units off
+_PAIR_FIELDS = np.array(
+    [[0.3, -0.4], [-0.8, 0.5], [1.1, 1.3], [-5.0, 0.0], [0.0, 6.0], [3.0, -3.0],
+     [-2.0, -2.5], [10.0, 15.0]]
+)
+
+
+@pytest.mark.parametrize("tie", ["error", "success"])
+def test_relu_pair_value_matches_adaptive_quadrature(tie):
+    """K = 2: ln Z against scipy's adaptive quadrature of P[u1 > 0, u1 > u2] (plus the
+    both-off atom for tie="success") in the scaled integrand: 1e-11 in ln Z
+    (the rule's measured error is 1e-13), also where Z ~ 1e-15."""
+    from scipy import integrate, special
+
+    sigma = 0.6
+    log_z = cf.relu_pair_inner(_PAIR_FIELDS, sigma, tie=tie)[0]
+    for (h1, h2), got in zip(_PAIR_FIELDS, log_z, strict=True):
+        def log_f(t, h1=h1, h2=h2):
+            return -0.5 * t * t + special.log_ndtr((h1 - h2) / sigma + t)
+
+        lo = -h1 / sigma
+        top = max(log_f(t) for t in np.linspace(lo, lo + 30.0, 3001))
+        mass = integrate.quad(lambda t, top=top: math.exp(log_f(t) - top), lo, lo + 60.0,
+                              epsabs=0.0, epsrel=1e-13, limit=400)[0]
+        ref = top + math.log(mass / math.sqrt(2.0 * math.pi))
+        if tie == "success":
+            ref = np.logaddexp(ref, special.log_ndtr(-h1 / sigma) + special.log_ndtr(
+                -h2 / sigma))
+        assert got == pytest.approx(ref, abs=1e-11)
+
+
+@pytest.mark.parametrize("tie", ["error", "success"])
+def test_relu_pair_derivatives_match_finite_differences(tie):
+    """K = 2: the closed-form gradient and Hessian against central differences of
+    the exact value and gradient (step 1e-5: truncation ~1e-10, rounding ~1e-8)."""
+    sigma, eps = 0.6, 1e-5
+    _, grad, hess = cf.relu_pair_inner(_PAIR_FIELDS, sigma, tie=tie)
+    for k in range(2):
+        shift = eps * np.eye(2)[k]
+        up = cf.relu_pair_inner(_PAIR_FIELDS + shift, sigma, tie=tie)
+        down = cf.relu_pair_inner(_PAIR_FIELDS - shift, sigma, tie=tie)
+        scale = 1.0 + np.abs(grad[:, k])
+        assert np.all(np.abs((up[0] - down[0]) / (2 * eps) - grad[:, k]) < 1e-6 * scale)
+        scale = 1.0 + np.abs(hess[:, k])
+        assert np.all(np.abs((up[1] - down[1]) / (2 * eps) - hess[:, k]) < 1e-6 * scale)
+
+
+def test_relu_lattice_derivatives_match_the_exact_pair():
+    """K = 2 through the lattice with analytic derivatives (the K >= 4 route) against
+    the exact pair: value, gradient and Hessian to the lattice's O(delta^2) error
+    (measured 4.5e-6, 1.7e-5, 3.2e-5 on these fields at 128 cells, Z > 8e-4)."""
+    sigma = 0.5
+    fields = qmc_points(2, 5, 1, seed=1).z[0] * 0.8
+    exact = cf.relu_pair_inner(fields, sigma)
+    lattice = cf.relu_lattice_inner(fields, sigma, cells=relu_cells(64, 1 - sigma**2))
+    assert np.all(exact[0] > math.log(1e-4))
+    for got, ref in zip(lattice, exact, strict=True):
+        assert np.max(np.abs(got - ref)) < 2e-4
+        assert np.max(np.abs(ref)) > 0.1  # the comparison has power
+
+
+def test_relu_lattice_K4_reduces_to_the_pair_and_matches_differences():
+    """K = 4, c = (+, +, -, -): with units 2 and 4 far off (h = -12 sigma) Z is the
+    pair's Z(h1, h3) and its derivatives in h2, h4 vanish (exact, independent);
+    on generic fields the analytic lattice derivatives equal central differences
+    (step 0.01 sigma) of the independent lattice value energetic.log_inner_relu,
+    which carries the finite-difference error (~1e-4 relative, Hessian) and its
+    geometry's motion (measured: value 4e-8, gradient 4e-5, Hessian 3.6e-4 with
+    entries up to 3.5; pair reduction 5e-5)."""
+    sigma = 0.5
+    cells = relu_cells(64, 1 - sigma**2)
+    pair = qmc_points(2, 4, 1, seed=2).z[0] * 0.8
+    off = np.full(len(pair), -12.0 * sigma)
+    fields = np.stack([pair[:, 0], off, pair[:, 1], off], axis=1)
+    log_z, grad, hess = cf.relu_lattice_inner(fields, sigma, cells=cells)
+    ref = cf.relu_pair_inner(pair, sigma)
+    assert np.max(np.abs(log_z - ref[0])) < 2e-4
+    assert np.max(np.abs(grad[:, [0, 2]] - ref[1])) < 2e-4
+    assert np.max(np.abs(hess[:, [0, 2]][:, :, [0, 2]] - ref[2])) < 2e-4
+    assert np.max(np.abs(grad[:, [1, 3]])) < 1e-12
+    fields = qmc_points(4, 4, 1, seed=2).z[0] * 0.8
+    log_z, grad, hess = cf.relu_lattice_inner(fields, sigma, cells=cells)
+    step = 0.01 * sigma
+    eye = step * np.eye(4)
+
+    def value(x):
+        return log_inner_relu(x, sigma, "error", cells)
+
+    assert np.max(np.abs(log_z - value(fields))) < 1e-6
+    fd_hess = np.empty_like(hess)
+    for i in range(4):
+        fd = (value(fields + eye[i]) - value(fields - eye[i])) / (2 * step)
+        assert np.max(np.abs(fd - grad[:, i])) < 3e-4
+        for j in range(4):
+            fd_hess[:, i, j] = (value(fields + eye[i] + eye[j]) - value(fields + eye[i] - eye[j])
+                                - value(fields - eye[i] + eye[j])
+                                + value(fields - eye[i] - eye[j])) / (4 * step**2)
+    assert np.max(np.abs(fd_hess - hess)) < 1.5e-3
+    assert np.max(np.abs(hess[:, 0, 2])) > 0.1  # across the groups: power
+
+
+def _lattice_differences(x, sigma, *, tie="error", cells=64):
+    """The former ReLU route of dense_finite_k.local: central and second differences
+    (step 0.01 sigma) of the lattice value energetic.log_inner_relu."""
+    M, K = x.shape
+    step, eye = 0.01 * sigma, 0.01 * sigma * np.eye(K)
+    cells = relu_cells(cells, 1.0 - sigma * sigma)
+
+    def value(shift):
+        return log_inner_relu(x + shift, sigma, tie, cells)
+
+    centre = value(0.0)
+    grad, hess = np.empty((M, K)), np.empty((M, K, K))
+    for i in range(K):
+        up, down = value(eye[i]), value(-eye[i])
+        grad[:, i] = (up - down) / (2 * step)
+        hess[:, i, i] = (up - 2 * centre + down) / step**2
+        for j in range(i + 1, K):
+            hess[:, i, j] = hess[:, j, i] = (
+                value(eye[i] + eye[j]) - value(eye[i] - eye[j]) - value(eye[j] - eye[i])
+                + value(-eye[i] - eye[j])) / (4 * step**2)
+    return centre, grad, hess
+
+
+@pytest.mark.parametrize("K, log2_n", [(2, 3), pytest.param(4, 2, marks=pytest.mark.slow)])
+def test_relu_term_equals_the_lattice_difference_term(K, log2_n, monkeypatch):
+    """The ReLU dense term (E F_E, d/dq1, d/domega and the external term) with the
+    exact (K = 2) or analytic-lattice (K = 4) local fields equals the same term
+    through the former route, finite differences of the independent lattice value:
+    both solve the same inner maximum, to the lattice's error (~1e-5 in ln Z and its
+    derivatives; measured <= 5e-6 on these pooled means). The former route is the
+    cost of this test: ~40 times the new one at K = 2, ~20 times at K = 4 (slow;
+    CI checks K = 4's local fields per point instead)."""
+    pts = qmc_points(K, log2_n, 2, seed=5)
+    new = dk.DenseTerm("relu", pts)
+    values = [*new.evaluate(0.7, 0.8), new.external(0.7, 0.8)]
+    monkeypatch.setattr(dk, "local", lambda activation, x, sigma, **kw:
+                        _lattice_differences(x, sigma, **kw))
+    monkeypatch.setattr(dk, "_EXACT_NOISE", dk._LATTICE_NOISE)  # the lattice's noise
+    old = dk.DenseTerm("relu", pts)
+    for got, ref in zip(values, [*old.evaluate(0.7, 0.8), old.external(0.7, 0.8)],
+                        strict=True):
+        assert np.all(np.isfinite(got))
+        assert got == pytest.approx(ref, abs=2e-5)
 
 
 @pytest.mark.parametrize("activation, K", [("sign", 3), ("sign", 5)])
@@ -141,8 +290,7 @@ def test_cli_gives_finite_k_rows(capsys):
 )
 def test_franz_parisi_below_dense_below_bound(activation, K, ds):
     """alpha = 0.5, "fast" points. Measured: sign K = 3 at d = 0.1, 0.05: S_FP
-    0.142, 0.064 < phi 0.232, 0.169; ReLU K = 2 at d = 0.1: 0.055 < 0.093 (ReLU:
-    ~15 CPU-minutes for its one point, the lattice Hessian)."""
+    0.142, 0.064 < phi 0.232, 0.169; ReLU K = 2 at d = 0.1: 0.055 < 0.093."""
     dense = dense_local_entropy_curve(activation, K, 0.5, ds, precision="fast")
     fps = franz_parisi_curve(activation, K, 0.5, ds, precision="fast")
     for d, row, fp in zip(ds, dense, fps, strict=True):
@@ -150,6 +298,25 @@ def test_franz_parisi_below_dense_below_bound(activation, K, ds):
         err = 3 * math.hypot(row["stderr"], fp["stderr"])
         assert fp["local_entropy"] < row["local_entropy"] + err
         assert row["local_entropy"] < bound(d)
+
+
+@pytest.mark.slow
+def test_relu_k2_curve_equals_the_former_lattice_route():
+    """ReLU K = 2, alpha = 0.5, "fast" points: the curve through the exact local
+    fields equals the saddles solved through the former route (finite differences
+    of the lattice, same points; recorded: phi 0.0928194322, 0.0665109097, Sigma
+    -0.0162734977, -0.0715575368 at d = 0.1, 0.05, 30 CPU-seconds per saddle from
+    the new one's order parameters, ~13 minutes per point from scratch). The
+    lattice's ~1e-6 error in ln Z moves phi by ~1e-8 and Sigma by ~1e-6, far below
+    the stderr (1.7e-3 and 1e-3). ~20 s."""
+    rows = dense_local_entropy_curve("relu", 2, 0.5, [0.1, 0.05], precision="fast")
+    former = {0.1: (0.0928194322, -0.0162734977), 0.05: (0.0665109097, -0.0715575368)}
+    for row in rows:
+        phi, sigma = former[row["d"]]
+        assert row["converged"]
+        assert row["local_entropy"] == pytest.approx(phi, abs=1e-7)
+        assert row["external_entropy"] == pytest.approx(sigma, abs=1e-5)
+        assert row["stderr"] > 1e-3
 
 
 @pytest.mark.slow

@@ -108,12 +108,14 @@ def test_K1_finite_y_term_equals_the_perceptron_grid(y, q1, q0):
     assert term(y, q1, q0) == pytest.approx(fy.kernel_term("linear")(y, q1, q0), abs=2e-5)
 
 
-def test_finite_k_finite_y_conjugates_are_derivatives():
-    """Heat equation in K = 3 dimensions: dE/dq1 = y (y - 1) a1 / 2 and
+@pytest.mark.parametrize("activation, K", [("sign", 3), ("relu", 2)])
+def test_finite_k_finite_y_conjugates_are_derivatives(activation, K):
+    """Heat equation in K dimensions: dE/dq1 = y (y - 1) a1 / 2 and
     dE/dq0 = -y^2 a0 / 2 (central differences on the same points). The eta rules
     move with the modes, so agreement is to the rules' error: 10 nodes per axis at
-    a small spread q1 - q0 (observed 4e-5 and 8e-6 relative; 6 nodes: 1e-3)."""
-    term = dk.FiniteYTerm("sign", qmc_points(3, 5, 2, seed=3), nodes=10)
+    a small spread q1 - q0 (sign K = 3: observed 4e-5 and 8e-6 relative, 6 nodes:
+    1e-3; ReLU K = 2, one mode: 7e-7 and 1.3e-6)."""
+    term = dk.FiniteYTerm(activation, qmc_points(K, 5, 2, seed=3), nodes=10)
     y, q1, q0, eps = 5.0, 0.8, 0.76, 1e-4
     _, a1, a0 = term(y, q1, q0)
     fd_q1 = (term(y, q1 + eps, q0)[0] - term(y, q1 - eps, q0)[0]) / (2 * eps)
@@ -122,36 +124,40 @@ def test_finite_k_finite_y_conjugates_are_derivatives():
     assert fd_q0 == pytest.approx(-y * y / 2 * a0, rel=5e-4)
 
 
-def test_finite_k_free_entropy_tends_to_the_limit_with_sigma():
-    """Sign K = 3, 128 points: at the y -> infinity saddle (dense_finite_k on the
-    same points) mapped to finite y, y (Phi_y - phi) -> Sigma, the finite-K
-    external entropy (Laplace fluctuation determinant and centre shift):
-    Richardson in y = 64, 128 leaves O(1/y^2) (observed 2e-4 against Sigma = -0.138)."""
-    pts = qmc_points(3, 5, 4, seed=3)
-    term = dk.DenseTerm("sign", pts)
+@pytest.mark.parametrize(
+    "activation, K, below, tol", [("sign", 3, -0.1, 2e-3), ("relu", 2, -0.01, 5e-4)]
+)
+def test_finite_k_free_entropy_tends_to_the_limit_with_sigma(activation, K, below, tol):
+    """128 points: at the y -> infinity saddle (dense_finite_k on the same points)
+    mapped to finite y, y (Phi_y - phi) -> Sigma, the finite-K external entropy
+    (Laplace fluctuation determinant and centre shift): Richardson in y = 64, 128
+    leaves O(1/y^2) (observed 2e-4 against Sigma = -0.138, sign K = 3; 9e-5
+    against Sigma = -0.0155, ReLU K = 2, whose O(1/y^2) term is smaller)."""
+    pts = qmc_points(K, 5, 4, seed=3)
+    term = dk.DenseTerm(activation, pts)
     sd = de.solve_saddle(term, ALPHA, 1 - 2 * D, (0.64, 1.0))
     assert sd.converged
     sigma = dk.saddle_row(term, ALPHA, sd)["external_entropy"]
-    finite = dk.FiniteYTerm("sign", pts)
+    finite = dk.FiniteYTerm(activation, pts)
     gaps = {}
     for y in (64.0, 128.0):
         value = fy.free_entropy(finite, y, ALPHA, sd.p, sd.q1, sd.q1 - sd.omega / y,
                                 sd.ph, sd.q0h + sd.delta / y, sd.q0h)
         gaps[y] = y * (value - sd.local_entropy)
-    assert sigma < -0.1
-    assert 2 * gaps[128.0] - gaps[64.0] == pytest.approx(sigma, abs=2e-3)
+    assert sigma < below
+    assert 2 * gaps[128.0] - gaps[64.0] == pytest.approx(sigma, abs=tol)
 
 
-def test_finite_k_finite_y_unconverged_is_nan_and_relu_is_refused(capsys):
+def test_finite_k_finite_y_unconverged_is_nan_and_relu_k4_is_refused(capsys):
     """d = 0.45 is beyond sign K = 3's binding range: nan, not a number; ReLU units
-    at finite K have no finite-y term (exit 2, one line)."""
+    at K = 4 have no finite-y term (exit 2, one line; no exact inner probability)."""
     argv = ["theory", "local-entropy", "--activation", "sign", "--K", "3", "--alpha",
             "0.5", "--d", "0.45", "--y", "10", "--precision", "fast", "--format", "json"]
     assert main(argv) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["K"] == 3 and row["y"] == 10 and row["converged"] is False
     assert row["local_entropy"] is None and row["stderr"] is None
-    relu = ["theory", "local-entropy", "--activation", "relu", "--K", "2", "--alpha",
+    relu = ["theory", "local-entropy", "--activation", "relu", "--K", "4", "--alpha",
             "0.5", "--d", "0.1", "--y", "10", "--precision", "fast"]
     assert main(relu) == 2
     err = capsys.readouterr().err
@@ -172,14 +178,17 @@ def test_K1_finite_y_saddle_through_the_finite_k_term(limit):
 
 
 @pytest.mark.slow
-def test_finite_k_finite_y_saddles_approach_the_y_inf_curve():
-    """Sign K = 3, alpha = 0.5, d = 0.1, "fast" points: solved saddles at
+@pytest.mark.parametrize("activation, K", [("sign", 3), ("relu", 2)])
+def test_finite_k_finite_y_saddles_approach_the_y_inf_curve(activation, K):
+    """alpha = 0.5, d = 0.1, "fast" points: solved saddles at
     y = 5, 10, 20; y (Phi_y - phi) decreases towards Sigma (1/y trend) and the
     three-point extrapolation in 1/y (Sigma + c/y + e/y^2) gives Sigma within
-    0.02; S_FP <= Phi_y <= B(d) (B(d) + ln 2 / y is the rigorous bound)."""
-    (base,) = dense_local_entropy_curve("sign", 3, ALPHA, [D], precision="fast")
-    (fp,) = franz_parisi_curve("sign", 3, ALPHA, [D], precision="fast")
-    term = dk.FiniteYTerm("sign", dk.points(3, "fast"))
+    0.02 (ReLU K = 2: g = 0.133, 0.066, 0.025, extrapolated -0.0189 against
+    Sigma = -0.0163); S_FP <= Phi_y <= B(d) (B(d) + ln 2 / y is the rigorous
+    bound)."""
+    (base,) = dense_local_entropy_curve(activation, K, ALPHA, [D], precision="fast")
+    (fp,) = franz_parisi_curve(activation, K, ALPHA, [D], precision="fast")
+    term = dk.FiniteYTerm(activation, dk.points(K, "fast"))
     gaps = {}
     for y in (5.0, 10.0, 20.0):
         f = fy.solve_saddle(term, y, ALPHA, base["p"], (base["q1"], base["omega"]))
