@@ -139,12 +139,10 @@ def ray_local(_ray_session):
     yield ray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ray_cluster(_ray_session):
     """A simulated multi-node Ray: a head without resources and two worker nodes with
-    one CPU and one fake GPU each; the driver is connected. Shared by a module's tests
-    (starting one costs ~15 s) and torn down after them: a test may take one worker
-    node down, so the module's other tests must need only one."""
+    one CPU and one fake GPU each; the driver is connected. Torn down after the test."""
     import ray
     from ray.cluster_utils import Cluster
 
