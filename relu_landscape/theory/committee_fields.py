@@ -288,11 +288,18 @@ def inner(
     """
     if activation == "sign":
         return sign_inner(h, sigma)
-    if h.shape[1] == 2:
-        log_z, grad, hess = relu_pair_inner(h, sigma, tie=tie)
-    else:
-        log_z, grad, hess = relu_lattice_inner(h, sigma, tie=tie, cells=cells)
+    log_z, grad, hess = relu_full(h, sigma, tie=tie, cells=cells)
     return log_z, grad, np.diagonal(hess, axis1=1, axis2=2)
+
+
+def relu_full(
+    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 96
+) -> tuple[np.ndarray, ...]:
+    """(ln Z, gradient, full Hessian) of K even ReLU units: ``relu_pair_inner`` at
+    K = 2 (exact; ``cells`` unused), ``relu_lattice_inner`` at ``cells`` beyond."""
+    if h.shape[1] == 2:
+        return relu_pair_inner(h, sigma, tie=tie)
+    return relu_lattice_inner(h, sigma, tie=tie, cells=cells)
 
 
 def _truncated(c: np.ndarray, u: np.ndarray, above: np.ndarray) -> np.ndarray:

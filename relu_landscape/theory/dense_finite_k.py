@@ -73,9 +73,7 @@ def local(
             hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
         hess[:, range(K), range(K)] = diag
         return log_z, grad, hess
-    if K == 2:
-        return committee_fields.relu_pair_inner(x, sigma, tie=tie)
-    return committee_fields.relu_lattice_inner(
+    return committee_fields.relu_full(
         x, sigma, tie=tie, cells=relu_cells(cells, 1.0 - sigma * sigma)
     )
 
@@ -304,15 +302,6 @@ def _vote_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
     return starts
 
 
-def _inner_diagonal(activation: str, x: np.ndarray, sigma: float) -> tuple[np.ndarray, ...]:
-    """(ln Z, gradient, Hessian diagonal) from an exact inner probability: sign
-    units (any odd K) or ReLU K = 2."""
-    if activation == "sign":
-        return committee_fields.sign_inner(x, sigma)
-    log_z, grad, hess = committee_fields.relu_pair_inner(x, sigma)
-    return log_z, grad, hess[:, [0, 1], [0, 1]]
-
-
 class FiniteYTerm:
     """E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y at finite K
     (sign units, ReLU K = 2), per batch (docs/local_entropy.md §8, "Finite y").
@@ -412,7 +401,7 @@ class FiniteYTerm:
         cand, point = np.nonzero(np.isfinite(log_pi))  # the (mode, point) pairs used
         centre = shifts[cand, point] / spread  # eta at the mode
         eta = centre[:, None, :] + np.einsum("pkj,nj->pnk", chol[cand, point], self.xi)
-        log_z, grad, diag = _inner_diagonal(
+        log_z, grad, diag = committee_fields.inner(
             self.activation, (h[point][:, None, :] + spread * eta).reshape(-1, K), sigma
         )
         # log of the mixture density sum_m pi_m N_m(eta) (up to (2 pi)^-K/2) at the
