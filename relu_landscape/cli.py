@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
             tl.add_argument("--y", default="inf",
                             help="real replicas y > 1 of the large deviation, or inf "
                                  "(default; docs/local_entropy.md §7; finite K > 1: "
-                                 "sign units or ReLU K = 2, §8)")
+                                 "§8)")
         tl.add_argument("--format", choices=("json", "table"), default="table")
         tl.add_argument("--out", help="also write the rows to this Parquet file")
         tl.set_defaults(func=func)

@@ -168,7 +168,8 @@ DENSE_BREAKUP_THEORY_SCHEMA = pa.schema(
 )
 """Break-up load of the dense regions (relu_landscape.theory.breakup,
 docs/local_entropy.md §6): alpha_u and d_at_onset null where not bracketed (converged
-false); stderr null (deterministic quadrature); K null for K = infinity."""
+false); stderr the bisection's resolution with, at finite K, the propagated QMC
+error (null where not bracketed); K null for K = infinity."""
 
 
 def _probe_schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:

@@ -306,9 +306,8 @@ def dense_local_entropy_curve(
     is any binary vector (docs/local_entropy.md §3); not converged (nan) where d
     is beyond the range in which the distance constraint binds. "d_zero_external":
     where the external entropy of the y -> infinity curve reaches 0. A finite ``y``
-    (y > 1 real replicas, docs/local_entropy.md §7; finite K > 1: sign units or
-    ReLU K = 2, §8) gives ln Z(y) / (N y) instead, with a "y" column, "q0", "q1h" and
-    external_entropy nan.
+    (y > 1 real replicas, docs/local_entropy.md §7; finite K > 1: §8) gives
+    ln Z(y) / (N y) instead, with a "y" column, "q0", "q1h" and external_entropy nan.
     """
     ds = list(ds)
     _franz_parisi.check_arguments(activation, weights, K, alpha, ds)
@@ -316,12 +315,6 @@ def dense_local_entropy_curve(
     if not (isinstance(y, (int, float)) and y > 1):
         raise InvalidConfigError(f"y={y!r} is not allowed; give y > 1 or inf")
     finite_k = not _franz_parisi.exact(activation, K)
-    if finite_k and y != math.inf and not (activation == "sign" or (activation, K) == ("relu", 2)):
-        raise InvalidConfigError(
-            f"y={y!r} is not available for {activation} units at K={K!r}: the "
-            "finite-y solver at finite K needs an exact inner probability (sign "
-            "units, ReLU K = 2; docs/local_entropy.md §8); use y=inf"
-        )
     if y != math.inf:
         from relu_landscape.theory import dense_finite_y
 

@@ -19,7 +19,7 @@ not broken and one that is, to ``ALPHA_TOL``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Profile:
     complete: bool  # the continuation reached D_LO
     ph_min: float  # refined minimum of ph over the reached points
     d_min: float  # where it is reached
+    # finite K: E_z F_E per QMC batch at each solved point [len(d), R] (None: quadrature)
+    batches: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def broken(self) -> bool:
@@ -96,6 +98,7 @@ def profile(
     ds: list[float] = []
     phs: list[float] = []
     les: list[float] = []
+    per_batch: list[np.ndarray] = []
     path: list[tuple[float, float, float]] = []  # (d, q1, log omega), every solve
 
     def solve(d: float) -> dense.DenseSaddle:
@@ -116,6 +119,8 @@ def profile(
         ds.append(d)
         phs.append(sd.ph)
         les.append(sd.local_entropy)
+        if hasattr(kernel, "batches"):  # the saddle's last evaluation: a cache hit
+            per_batch.append(kernel.batches(sd.q1, sd.omega))
 
     complete = True
     for d in grid:
@@ -140,7 +145,26 @@ def profile(
             accept(d, sd)
     d_arr, ph_arr = np.array(ds), np.array(phs)
     ph_min, d_min = _refined_min(d_arr, ph_arr) if ds else (math.nan, math.nan)
-    return Profile(alpha, d_arr, ph_arr, np.array(les), complete, ph_min, d_min)
+    batches = np.array(per_batch) if per_batch else None
+    return Profile(alpha, d_arr, ph_arr, np.array(les), complete, ph_min, d_min, batches)
+
+
+def ph_min_stderr(prof: Profile) -> float | None:
+    """QMC standard error of a profile's minimum of ph (finite K; None otherwise).
+
+    Linear response: on batch r alone the saddle's phi moves by alpha (G_r - G) at
+    fixed order parameters (phi is stationary in them), and the envelope theorem
+    holds batch by batch, so ph moves by d/dd [alpha (G_r - G)] / 2 along the curve
+    (central differences through the grid minimum and its neighbours) and the
+    minimum of ph by its move at d_min. stderr = std_r / sqrt(R).
+    """
+    if prof.batches is None or not prof.interior or prof.batches.shape[1] < 2:
+        return None
+    k = int(np.argmin(prof.ph))
+    dev = prof.alpha * (prof.batches - prof.batches.mean(axis=1, keepdims=True))
+    rows = slice(k - 1, k + 2)
+    moves = 0.5 * np.gradient(dev[rows], prof.d[rows], axis=0)[1]
+    return float(moves.std(ddof=1) / math.sqrt(len(moves)))
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,27 @@ class BreakUp:
     converged: bool
     below: Profile | None  # the last load found not broken
     above: Profile | None  # the first load found broken
+    profiles: tuple[Profile, ...] = ()  # every load solved, in order
+
+    @property
+    def stderr(self) -> float | None:
+        """Standard error of alpha_u: the bisection's resolution (half the final
+        bracket, uniform: / sqrt(3)) and, at finite K, the QMC error of the last
+        unbroken minimum of ph over the slope of min ph in alpha (a line through
+        every complete profile with an interior minimum), in quadrature."""
+        if self.alpha_u is None:
+            return None
+        resolution = 0.5 * (self.above.alpha - self.below.alpha) / math.sqrt(3.0)
+        if self.below.batches is None:
+            return resolution
+        qmc = ph_min_stderr(self.below)
+        fit = [p for p in self.profiles if p.complete and p.interior]
+        if qmc is None or len({p.alpha for p in fit}) < 2:
+            return None
+        slope = np.polyfit([p.alpha for p in fit], [p.ph_min for p in fit], 1)[0]
+        if slope >= 0:
+            return None
+        return math.hypot(resolution, qmc / slope)
 
 
 def alpha_u(
@@ -181,19 +226,21 @@ def alpha_u(
     lo, hi = bracket
     below = profile(kernel, lo, step=step, d_lo=d_lo)
     above = profile(kernel, hi, step=step, d_lo=d_lo)
+    solved = [below, above]
     if below.broken or not above.broken:
-        return BreakUp(None, None, False, below, above)
+        return BreakUp(None, None, False, below, above, tuple(solved))
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
         prof = profile(kernel, mid, step=step, d_lo=d_lo)
+        solved.append(prof)
         if prof.broken:
             hi, above = mid, prof
         else:
             lo, below = mid, prof
     if not below.interior:
-        return BreakUp(None, None, False, below, above)
+        return BreakUp(None, None, False, below, above, tuple(solved))
     # the onset sits where the not-broken side's minimum is about to reach zero
-    return BreakUp(0.5 * (lo + hi), below.d_min, True, below, above)
+    return BreakUp(0.5 * (lo + hi), below.d_min, True, below, above, tuple(solved))
 
 
 BRACKET = (0.72, 0.96)  # alpha_U is bisected inside these fractions of the RS alpha_c
@@ -210,11 +257,11 @@ def alpha_u_rows(
     """Rows {activation, weights, K, alpha_u, d_at_onset, stderr, converged}, one per K.
 
     Sign units at odd K or K = inf, ReLU units at even K or K = inf; anything else
-    raises InvalidConfigError. ``stderr`` is None: quadrature at K = 1 and
-    K = inf, where the bisection resolves alpha_u to ALPHA_TOL / 2 and d_at_onset
-    to about STEP; at finite K > 1 (QMC points by ``precision``; d window, step and
-    tolerance ``FINITE_K_WINDOW``, ReLU ``RELU_FINITE_K_WINDOW``) the QMC error of
-    alpha_u is not propagated (docs/local_entropy.md §8).
+    raises InvalidConfigError. ``stderr`` is ``BreakUp.stderr``: the bisection's
+    resolution (quadrature at K = 1 and K = inf, d_at_onset to about STEP) and, at
+    finite K > 1 (QMC points by ``precision``; d window, step and tolerance
+    ``FINITE_K_WINDOW``, ReLU ``RELU_FINITE_K_WINDOW``), the QMC error propagated
+    by linear response (``ph_min_stderr``; docs/local_entropy.md §8).
     ``bracket``: the loads (lo, hi) to bisect between for every K (default BRACKET
     times the RS capacity; a narrow one saves profiles at finite K, ~10 minutes
     each at sign K = 5). Where alpha_U is not inside the bracket, alpha_u and
@@ -249,7 +296,7 @@ def alpha_u_rows(
                 "K": "inf" if K == math.inf else int(K),
                 "alpha_u": found.alpha_u,
                 "d_at_onset": found.d_at_onset,
-                "stderr": None,
+                "stderr": found.stderr,
                 "converged": found.converged,
             }
         )

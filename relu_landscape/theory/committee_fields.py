@@ -11,7 +11,7 @@ its Hessian in h (sign: exact dynamic programme with leave-one-out pivots), ReLU
 value, gradient and full Hessian for the Franz-Parisi and dense terms alike (K = 2
 exactly, ``relu_pair_inner``: a one-dimensional integral and closed-form
 derivatives; K >= 4, ``relu_lattice_inner``: the lattice with analytic derivatives
-of its cell masses; ``inner`` dispatches and keeps the Hessian diagonal), and
+of its cell masses; ``relu_inner`` dispatches, ``inner`` keeps the diagonal), and
 samples the reference fields conditioned on a correct output (the measure x | z of
 the Franz-Parisi term).
 
@@ -176,9 +176,10 @@ def relu_pair_inner(
 
 
 def _relu_lattice_terms(
-    h: np.ndarray, sigma: float, tie: str, cells: int
+    h: np.ndarray, sigma: float, tie: str, cells: int, full: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Z ``[M]``, dZ/dh ``[M, K]``, d2Z/dh2 ``[M, K, K]``) on one lattice of ``cells``.
+    """(Z ``[M]``, dZ/dh ``[M, K]``, d2Z/dh2 ``[M, K, K]``, or its diagonal ``[M, K]``
+    unless ``full``) on one lattice of ``cells``.
 
     Every unit on the half-lattice from 0 (as ``energetic._unit_laws`` for ReLU: the
     atom relu = 0 at index 0, the mass of cell ((j-1) delta, j delta] at 2j - 1),
@@ -228,16 +229,19 @@ def _relu_lattice_terms(
         [bilinear(first[u], base_m) if u < k else bilinear(base_p, first[u]) for u in range(K)],
         axis=1,
     )
-    hess = np.empty((M, K, K))
+    hess = np.empty((M, K, K) if full else (M, K))
     for i in range(K):
-        for j in range(i, K):
+        for j in range(i, K if full else i + 1):
             if (i < k) != (j < k):  # one unit in each group
                 entry = bilinear(first[i], first[j])
             else:
                 orders = none + (np.arange(K) == i) + (np.arange(K) == j)
                 law = group(orders, plus if i < k else minus)
                 entry = bilinear(law, base_m) if i < k else bilinear(base_p, law)
-            hess[:, i, j] = hess[:, j, i] = entry
+            if full:
+                hess[:, i, j] = hess[:, j, i] = entry
+            else:
+                hess[:, i] = entry
     return value, grad, hess
 
 
@@ -245,9 +249,11 @@ _RELU_REACH = 7.0  # each unit's values followed to h + 7 sigma (as energetic._R
 
 
 def relu_lattice_inner(
-    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 64
+    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 64, full: bool = True
 ) -> tuple[np.ndarray, ...]:
-    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian ``[M, K, K]``) for K even ReLU units.
+    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian ``[M, K, K]``) for K even ReLU units;
+    the Hessian's diagonal ``[M, K]`` alone unless ``full`` (K instead of
+    K (K + 1) / 2 second-order group laws).
 
     The lattice value and its derivatives at fixed geometry
     (``_relu_lattice_terms``) at ``cells`` and ``cells // 2``, Richardson-extrapolated
@@ -258,48 +264,53 @@ def relu_lattice_inner(
     bound each array to ~32 MB.
     """
     M, K = h.shape
-    out = (np.empty(M), np.empty((M, K)), np.empty((M, K, K)))
+    out = (np.empty(M), np.empty((M, K)), np.empty((M, K, K) if full else (M, K)))
     chunk = max(1, 2**22 // (K * K * (2 * cells + 1)))
     for start in range(0, M, chunk):
         rows = slice(start, start + chunk)
-        fine = _relu_lattice_terms(h[rows], sigma, tie, cells)
-        coarse = _relu_lattice_terms(h[rows], sigma, tie, cells // 2)
+        fine = _relu_lattice_terms(h[rows], sigma, tie, cells, full)
+        coarse = _relu_lattice_terms(h[rows], sigma, tie, cells // 2, full)
         use = fine[0] > 1e-8
         z, dz, d2z = (
             np.where(use.reshape((-1,) + (1,) * (f.ndim - 1)), (4.0 * f - c) / 3.0, f)
             for f, c in zip(fine, coarse, strict=True)
         )
         z = np.maximum(z, 1e-300)
-        grad = dz / z[:, None]
-        out[0][rows] = np.log(z)
-        out[1][rows] = grad
-        out[2][rows] = d2z / z[:, None, None] - grad[:, :, None] * grad[:, None, :]
+        # below the lattice's resolution (Z < ~1e-10, FFT rounding) the derivatives
+        # are not resolved and may overflow; callers' step control rejects those rows
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad = dz / z[:, None]
+            out[0][rows] = np.log(z)
+            out[1][rows] = grad
+            if full:
+                hess = d2z / z[:, None, None] - grad[:, :, None] * grad[:, None, :]
+            else:
+                hess = d2z / z[:, None] - grad * grad
+            out[2][rows] = hess
     return out
 
 
 def inner(
     activation: str, h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 96
 ) -> tuple[np.ndarray, ...]:
-    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian diagonal ``[M, K]``) at fields h.
-
-    Sign: ``sign_inner`` (exact). ReLU K = 2: ``relu_pair_inner`` (exact); K >= 4:
-    ``relu_lattice_inner`` at ``cells`` (the lattice's O(delta^2) error). The ReLU
-    routes give the full Hessian; the Franz-Parisi term needs its diagonal only.
-    """
+    """(ln Z ``[M]``, gradient ``[M, K]``, Hessian diagonal ``[M, K]``) at fields h:
+    ``sign_inner`` (exact) or ``relu_inner``. The Franz-Parisi term needs the
+    diagonal only."""
     if activation == "sign":
         return sign_inner(h, sigma)
-    log_z, grad, hess = relu_full(h, sigma, tie=tie, cells=cells)
-    return log_z, grad, np.diagonal(hess, axis1=1, axis2=2)
+    return relu_inner(h, sigma, tie=tie, cells=cells, full=False)
 
 
-def relu_full(
-    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 96
+def relu_inner(
+    h: np.ndarray, sigma: float, *, tie: str = "error", cells: int = 96, full: bool = True
 ) -> tuple[np.ndarray, ...]:
-    """(ln Z, gradient, full Hessian) of K even ReLU units: ``relu_pair_inner`` at
-    K = 2 (exact; ``cells`` unused), ``relu_lattice_inner`` at ``cells`` beyond."""
-    if h.shape[1] == 2:
-        return relu_pair_inner(h, sigma, tie=tie)
-    return relu_lattice_inner(h, sigma, tie=tie, cells=cells)
+    """(ln Z, gradient, Hessian, or its diagonal unless ``full``) of K even ReLU
+    units: ``relu_pair_inner`` at K = 2 (exact; ``cells`` unused),
+    ``relu_lattice_inner`` at ``cells`` beyond (the lattice's O(delta^2) error)."""
+    if h.shape[1] > 2:
+        return relu_lattice_inner(h, sigma, tie=tie, cells=cells, full=full)
+    log_z, grad, hess = relu_pair_inner(h, sigma, tie=tie)
+    return log_z, grad, hess if full else np.diagonal(hess, axis1=1, axis2=2)
 
 
 def _truncated(c: np.ndarray, u: np.ndarray, above: np.ndarray) -> np.ndarray:

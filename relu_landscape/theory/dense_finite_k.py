@@ -19,7 +19,7 @@ and the 1/y coefficient of the energetic term (external entropy) is
 set (common random numbers for every (q1, omega)): randomised QMC with R batches
 (stderr from their spread) or a Gauss-Hermite rule (K = 1 checks).
 
-Finite y (sign units, ReLU K = 2: the exact inner probabilities; ``FiniteYTerm``):
+Finite y (``FiniteYTerm``):
 E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y with eta in R^K
 averaged by Gauss-Hermite rules centred on the modes of the tilted measure, for the
 finite-y solver of theory/dense_finite_y.py.
@@ -73,7 +73,7 @@ def local(
             hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
         hess[:, range(K), range(K)] = diag
         return log_z, grad, hess
-    return committee_fields.relu_full(
+    return committee_fields.relu_inner(
         x, sigma, tie=tie, cells=relu_cells(cells, 1.0 - sigma * sigma)
     )
 
@@ -281,7 +281,13 @@ def curve_rows(
     return [{**row, "d_zero_external": d_zero} for row in rows]
 
 
-ETA_NODES = 6  # Gauss-Hermite nodes per axis of each eta rule
+def eta_nodes(K: int) -> int:
+    """Gauss-Hermite nodes per axis of each eta rule: 6 up to K = 3 (216 a mode), 4
+    beyond (256 a mode at K = 4, where every node of ReLU units is a lattice pass,
+    1024 at K = 5). Against 5 nodes on 32 points: 4e-4 in E_z ln E_eta Z^y at
+    y = 20, ReLU K = 4 (1e-5 in Phi_y at alpha = 0.5)."""
+    return 6 if K <= 3 else 4
+
 _SAME_MODE = 1e-7  # maximisers closer than this (max norm, in s) are one mode
 
 
@@ -302,18 +308,45 @@ def _vote_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
     return starts
 
 
+def _relu_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Starts of the ReLU (K >= 4) maximisation, one per nonempty set A of the
+    positive group (units 0 .. K/2 - 1): A's units raised together, by the same
+    shift, until their sum exceeds the negative group's by sigma (0 where it does).
+
+    The wrong set {S+ <= S-} is convex in the positive group's fields (S+ is a sum
+    of convex relus), so a pattern the centre gets wrong is made right across one of
+    its faces, one per set A of units that carry S+ (sharing the rise is cheaper in
+    |s|^2 than one unit alone); the negative group's part is convex and left to the
+    ascent."""
+    K = h.shape[1]
+    k = K // 2
+    deficit = np.sum(np.maximum(h[:, k:], 0.0), axis=1) + sigma
+    starts = []
+    for size in range(1, k + 1):
+        for chosen in itertools.combinations(range(k), size):
+            idx = list(chosen)
+            rise = np.maximum((deficit - h[:, idx].sum(axis=1)) / size, 0.0)
+            s = np.zeros_like(h)
+            up = np.maximum(rise[:, None], sigma - h[:, idx])  # each of A active
+            s[:, idx] = np.where(rise[:, None] > 0, up, 0.0)
+            starts.append(s)
+    return starts
+
+
 class FiniteYTerm:
-    """E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y at finite K
-    (sign units, ReLU K = 2), per batch (docs/local_entropy.md §8, "Finite y").
+    """E_z ln E_eta Z(sqrt(q0) z + sqrt(q1 - q0) eta; sqrt(1 - q1))^y at finite K,
+    per batch (docs/local_entropy.md §8, "Finite y").
 
     z on fixed points (as ``DenseTerm``). eta in R^K: the tilted measure
     e^{y L - |eta|^2/2} (L = ln Z) has one mode per way of making the committee
     right, so its modes are found by ``maximise`` (omega = y (q1 - q0)) from the
-    warm start and, for sign units, from one start per majority set of units
-    (``_vote_starts``, then continued from the last call's maximisers; ReLU K = 2
-    has one mode: its correct set {u1 > 0, u1 > u2} is convex, so Z is
+    warm start and from one start per way (sign units: per majority set of units,
+    ``_vote_starts``; ReLU K >= 4: per set of positive-group units that carry the
+    sum, ``_relu_starts``), each continued from the last call's maximisers (ReLU
+    K = 2 has one mode: its correct set {u1 > 0, u1 > u2} is convex, so Z is
     log-concave);
     each distinct mode m gets a tensor Gauss-Hermite rule of ``nodes`` per axis
+    (default ``eta_nodes(K)``)
     centred on it and scaled by its Laplace covariance (I - omega Hess L)^-1
     (eigenvalues floored at 0.1 as in ``maximise``), and the rules are combined
     by the balance heuristic: mode m integrates f N pi_m N_m / sum_m' pi_m' N_m',
@@ -329,13 +362,11 @@ class FiniteYTerm:
 
     tol = DenseTerm.tol  # same piecewise smoothness of the warm-started maximiser
 
-    def __init__(self, activation: str, points: GaussPoints, *, nodes: int = ETA_NODES):
+    def __init__(
+        self, activation: str, points: GaussPoints, *, nodes: int | None = None
+    ):
         R, M, K = points.z.shape
-        if not (activation == "sign" or (activation == "relu" and K == 2)):
-            raise ValueError(
-                f"{activation} K={K}: the finite-y term at finite K needs an exact "
-                "inner probability (sign units or ReLU K = 2)"
-            )
+        nodes = eta_nodes(K) if nodes is None else nodes
         self.activation = activation
         self.z = points.z.reshape(R * M, K)
         self.w, self.R = points.w, R
@@ -349,13 +380,16 @@ class FiniteYTerm:
         return values.reshape(self.R, -1) @ self.w
 
     def _modes(self, h: np.ndarray, sigma: float, omega: float, y: float):
-        """Candidate modes per point (C = 1 + the majority sets of sign units): shifts s
+        """Candidate modes per point (C = 1 + the starts of the ways): shifts s
         ``[C, M, K]``, Laplace factors C_m = V / sqrt(lam) ``[C, M, K, K]``, the
         eigenvalues lam of I - omega Hess L ``[C, M, K]``, sum ln lam ``[C, M]`` and
         log Laplace masses ``[C, M]`` (-inf for a duplicate or non-stationary
         candidate); None if the warm start fails."""
         found = []
-        votes = _vote_starts(h, sigma) if self.activation == "sign" else []
+        if self.activation == "sign":
+            votes = _vote_starts(h, sigma)
+        else:
+            votes = _relu_starts(h, sigma) if h.shape[1] > 2 else []
         if self._votes is not None:  # each start continued from its last stationary point
             votes = [np.where(ok[:, None], last, v) for v, (last, ok) in
                      zip(votes, self._votes, strict=True)]
@@ -402,7 +436,10 @@ class FiniteYTerm:
         centre = shifts[cand, point] / spread  # eta at the mode
         eta = centre[:, None, :] + np.einsum("pkj,nj->pnk", chol[cand, point], self.xi)
         log_z, grad, diag = committee_fields.inner(
-            self.activation, (h[point][:, None, :] + spread * eta).reshape(-1, K), sigma
+            self.activation,
+            (h[point][:, None, :] + spread * eta).reshape(-1, K),
+            sigma,
+            cells=relu_cells(64, 1.0 - sigma * sigma),  # as maximise's
         )
         # log of the mixture density sum_m pi_m N_m(eta) (up to (2 pi)^-K/2) at the
         # nodes, over every mode m of the pair's point

@@ -23,6 +23,7 @@ d0 = (1 - q0)/2 where Phi = s(alpha).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -416,12 +417,13 @@ def equilibrium_batches(
     def residual(q: float) -> np.ndarray:
         return conjugate_overlap(q) - alpha * grad_sq(q)
 
-    # first sign change on a coarse grid (the ReLU lattice gradient is unreliable as
-    # q -> 1, where the inner probability falls below the lattice's resolution)
+    # first sign change on a coarse grid, scanned upwards and no further (the ReLU
+    # lattice gradient is unreliable as q -> 1, where the inner probability falls
+    # below the lattice's resolution and its gradient overflows)
     grid = np.concatenate([[1e-4], np.arange(0.05, 0.96, 0.05)])
-    signs = [np.sign(residual(float(q)).mean()) for q in grid]
-    pairs = range(len(grid) - 1)
-    change = next((i for i in pairs if signs[i] < 0 < signs[i + 1]), None)
+    signs = (np.sign(residual(float(q)).mean()) for q in grid)
+    pairs = itertools.pairwise(enumerate(signs))
+    change = next((i for (i, a), (_, b) in pairs if a < 0 < b), None)
     if change is None:
         return None
     q0, q_batches = root_with_batches(

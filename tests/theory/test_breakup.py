@@ -191,3 +191,63 @@ def test_relu_k2_profiles_bracket_its_break_up():
     assert slope == pytest.approx(2 * below.ph[1], rel=5e-3)
     above = breakup.profile(term, 0.53, **window)
     assert above.broken
+
+
+def _profile(alpha, ph_min, batches=None, complete=True):
+    d = np.array([0.06, 0.055, 0.05])
+    ph = np.array([ph_min + 0.05, ph_min, ph_min + 0.02])
+    return breakup.Profile(alpha, d, ph, d, complete, ph_min, 0.055, batches)
+
+
+def test_ph_min_stderr_and_alpha_u_stderr_closed_forms():
+    """Batches G_r(d) = G(d) + c_r d: each batch moves ph by alpha (c_r - mean c) / 2,
+    so stderr(ph_min) = alpha std(c) / (2 sqrt(R)); alpha_u's stderr divides it by
+    the slope of min ph in alpha (here -2 through three loads) and adds the
+    bisection's resolution (half-bracket / sqrt 3) in quadrature. Quadrature
+    profiles (no batches) have the resolution alone."""
+    c = np.array([0.3, -0.1, 0.2, -0.4, 0.0, 0.1, 0.25, -0.2])
+    d = np.array([0.06, 0.055, 0.05])
+    batches = np.array([1.0, 2.0, 3.0])[:, None] + d[:, None] * c
+    below = _profile(0.7, 0.02, batches)
+    se = breakup.ph_min_stderr(below)
+    assert se == pytest.approx(0.7 * c.std(ddof=1) / (2 * math.sqrt(8)), rel=1e-12)
+    assert breakup.ph_min_stderr(_profile(0.7, 0.02)) is None
+    fits = (_profile(0.68, 0.06), below, _profile(0.72, -0.02))
+    above = _profile(0.71, 0.0, complete=False)
+    found = breakup.BreakUp(0.705, 0.055, True, below, above, (*fits, above))
+    resolution = 0.005 / math.sqrt(3)
+    assert found.stderr == pytest.approx(math.hypot(resolution, se / 2.0), rel=1e-9)
+    exact = breakup.BreakUp(0.705, 0.055, True, _profile(0.7, 0.02), above)
+    assert exact.stderr == pytest.approx(resolution)
+    assert breakup.BreakUp(None, None, False, below, above).stderr is None
+
+
+@pytest.mark.slow
+def test_ph_min_stderr_against_one_saddle_per_batch():
+    """Sign K = 3, alpha = 0.74 (below alpha_U = 0.770), "fast" points: the profile
+    solved on each QMC batch alone has ph at the pooled grid minimum within a
+    quarter of the batches' spread of the linear-response prediction ph + move_r
+    (second order in the batch deviations; observed within 0.11 of it, correlation
+    0.998), and the per-batch minima's std / sqrt(R) is within 40 % of
+    ph_min_stderr (observed 0.0039 against 0.0034: the batch minima also move in
+    d). ~90 s."""
+    from relu_landscape.theory import dense_finite_k as dk
+    from relu_landscape.theory.gauss import GaussPoints
+
+    pts = dk.points(3, "fast")
+    window = {"d_hi": 0.075, "d_lo": 0.035, "step": 0.005}
+    full = breakup.profile(dk.DenseTerm("sign", pts), 0.74, **window)
+    assert full.interior
+    k = int(np.argmin(full.ph))
+    dev = 0.74 * (full.batches - full.batches.mean(axis=1, keepdims=True))
+    moves = 0.5 * np.gradient(dev[k - 1 : k + 2], full.d[k - 1 : k + 2], axis=0)[1]
+    at_k, minima = [], []
+    for r in range(pts.z.shape[0]):
+        one = GaussPoints(pts.z[r : r + 1], pts.w, False)
+        alone = breakup.profile(dk.DenseTerm("sign", one), 0.74, **window)
+        at_k.append(alone.ph[np.flatnonzero(np.isclose(alone.d, full.d[k]))[0]])
+        minima.append(alone.ph_min)
+    at_k = np.array(at_k)
+    assert np.max(np.abs(at_k - full.ph[k] - moves)) < 0.25 * at_k.std()
+    direct = np.std(minima, ddof=1) / math.sqrt(len(minima))
+    assert direct == pytest.approx(breakup.ph_min_stderr(full), rel=0.4)

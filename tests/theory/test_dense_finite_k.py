@@ -156,6 +156,23 @@ def test_relu_lattice_K4_reduces_to_the_pair_and_matches_differences():
     assert np.max(np.abs(hess[:, 0, 2])) > 0.1  # across the groups: power
 
 
+def test_relu_inner_diagonal_alone_is_the_full_hessians():
+    """The Franz-Parisi route (committee_fields.inner: the Hessian's diagonal alone,
+    K second-order group laws instead of K (K + 1) / 2) equals the diagonal of the
+    full Hessian, value and gradient alike (same arithmetic: 1e-12), at K = 2
+    (exact pair) and K = 6 (lattice)."""
+    for K in (2, 6):
+        fields = qmc_points(K, 4, 1, seed=3).z[0] * 0.8
+        full = cf.relu_inner(fields, 0.5, cells=48)
+        diag = cf.inner("relu", fields, 0.5, cells=48)
+        assert diag[2].shape == fields.shape
+        np.testing.assert_allclose(diag[0], full[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(diag[1], full[1], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(diag[2], np.diagonal(full[2], axis1=1, axis2=2),
+                                   rtol=0, atol=1e-12)
+        assert np.max(np.abs(diag[2])) > 0.1
+
+
 def _lattice_differences(x, sigma, *, tie="error", cells=64):
     """The former ReLU route of dense_finite_k.local: central and second differences
     (step 0.01 sigma) of the lattice value energetic.log_inner_relu."""
