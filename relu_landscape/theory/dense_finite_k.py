@@ -310,8 +310,9 @@ def _vote_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
 
 def _relu_starts(h: np.ndarray, sigma: float) -> list[np.ndarray]:
     """Starts of the ReLU (K >= 4) maximisation, one per nonempty set A of the
-    positive group (units 0 .. K/2 - 1): A's units raised together, by the same
-    shift, until their sum exceeds the negative group's by sigma (0 where it does).
+    positive group (units 0 .. K/2 - 1): A's units raised together, by a common
+    shift (and each at least to +sigma), until their sum exceeds the negative
+    group's by sigma (no shift where it does already).
 
     The wrong set {S+ <= S-} is convex in the positive group's fields (S+ is a sum
     of convex relus), so a pattern the centre gets wrong is made right across one of
