@@ -127,14 +127,46 @@ def dot_rows(w: Tensor, xi: Tensor, source: Tensor | None = None) -> Tensor:
     """``dot(w, xi[source])`` [B, P, K] without the per-instance copy of the patterns.
 
     xi: [S, P, N] shared pattern matrices, instance b uses xi[source[b]] (source None:
-    S = B, one each). The float patterns of a chunk of instances (``chunk_rows``) exist
-    at a time; each instance's numbers are those of ``dot`` alone.
+    S = B, one each). Shared: each matrix is converted to float once and its instances
+    are one batched matvec per unit on that copy (``_products``); one each: the float
+    patterns of a chunk of instances (``chunk_rows``) exist at a time. Every product
+    has at least two rows, because a one-row bmm (one instance at K = 1) takes another
+    BLAS path whose rounding differs: so an instance's numbers do not depend on the
+    batch around it.
     """
     B, P, N = w.shape[0], xi.shape[1], xi.shape[2]
-    row_bytes = (xi.element_size() + 4) * P * N  # gathered rows and their float copy
-    parts = [dot(w[r], xi[r] if source is None else xi[source[r]])
-             for r in chunk_rows(B, row_bytes)]
-    return torch.cat(parts) if parts else w.new_zeros(0, P, w.shape[1])
+    K, n = w.shape[1], w.shape[2]
+    wf = _as_float(w, w)
+    x = torch.empty(K, P, n, dtype=wf.dtype, device=w.device)
+    if source is None:
+        row_bytes = (xi.element_size() + 4) * P * N  # gathered rows and their float copy
+        parts = []
+        for r in chunk_rows(B, row_bytes):
+            if r.stop - r.start > 1:
+                parts.append(dot(w[r], xi[r]))
+            else:
+                x.copy_(xi[r.start].reshape(P, K, n).transpose(0, 1))
+                parts.append(_products(x, wf[r]))
+        return torch.cat(parts) if parts else w.new_zeros(0, P, K)
+    out = wf.new_empty(B, P, K)
+    for s in torch.unique(source).tolist():
+        rows = torch.nonzero(source == s).flatten()
+        x.copy_(xi[s].reshape(P, K, n).transpose(0, 1))
+        out[rows] = _products(x, wf[rows])
+    return out
+
+
+def _products(x: Tensor, wf: Tensor) -> Tensor:
+    """h [r, P, K] of float weights wf [r, K, n] on one float unit-major pattern matrix
+    x [K, P, n]: per unit a bmm of r rows on x expanded (not copied), a lone row paired
+    with itself; bit for bit the numbers ``dot`` makes for a batch of >= 2 rows."""
+    r, K, n = wf.shape
+    m = max(r, 2)
+    return torch.stack(
+        [torch.bmm(x[u].expand(m, *x.shape[1:]), wf[:, u, :, None].expand(m, n, 1))[:r, :, 0]
+         for u in range(K)],
+        dim=-1,
+    )
 
 
 def preact(w: Tensor, xi: Tensor) -> Tensor:

@@ -126,3 +126,26 @@ def test_dot_shared_equals_dot_with_gradients():
     (g_shared,) = torch.autograd.grad((shared * weight).sum(), w)
     (g_plain,) = torch.autograd.grad((plain * weight).sum(), w)
     torch.testing.assert_close(g_shared, g_plain)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_dot_rows_numbers_do_not_depend_on_the_batch(K, monkeypatch):
+    """Continuous weights (rounding matters): every instance's dot_rows, shared
+    matrices or one each, chunked or not, alone or with others, equals the product
+    of its own row paired with itself bit for bit. A one-row bmm (one instance at
+    K = 1) takes another BLAS path (a lone row differs from the same row in a pair),
+    so dot_rows never makes one."""
+    torch.manual_seed(0)
+    n, P = 300 // K, 700
+    xi = torch.randint(0, 2, (3, P, n * K), dtype=torch.int8) * 2 - 1
+    w = torch.randn(9, K, n)
+    source = torch.tensor([0, 0, 0, 0, 2, 2, 2, 2, 1])
+    own = torch.cat([model.dot(w[b].expand(2, K, n), xi[source[b]].expand(2, P, n * K))[:1]
+                     for b in range(9)])
+    assert torch.equal(model.dot_rows(w, xi, source), own)
+    assert torch.equal(model.dot_rows(w[8:], xi, source[8:]), own[8:])
+    assert torch.equal(model.dot_rows(w, xi[source]), own)
+    monkeypatch.setattr(model, "WORK_BYTES", 2 * (1 + 4) * P * n * K)  # chunks of two
+    assert torch.equal(model.dot_rows(w, xi[source]), own)  # the last chunk: one row
+    lone = model.dot(w[8:], xi[source[8:]])
+    assert torch.equal(lone, own[8:]) == (K > 1)  # the path dot_rows avoids differs
