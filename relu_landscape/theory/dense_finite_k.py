@@ -352,7 +352,8 @@ class FiniteYTerm:
     (eigenvalues floored at 0.1 as in ``maximise``), and the rules are combined
     by the balance heuristic: mode m integrates f N pi_m N_m / sum_m' pi_m' N_m',
     pi_m its Laplace mass. Exact for a mixture of Gaussians; one mode is plain
-    Laplace-centred Gauss-Hermite. All in log space. ``term(y, q1, q0)`` ->
+    Laplace-centred Gauss-Hermite. All in log space; ReLU K >= 4 on the lattice of
+    ``cells`` (as ``DenseTerm``'s) in the maximisation and the rules alike. ``term(y, q1, q0)`` ->
     pooled (value, a1, a0) with q1h = alpha a1, q0h = alpha a0: a1 = 2 dE/dq1 /
     (y (y - 1)) = E_z <|grad L|^2> (heat equation; <.> the tilted eta average) and
     a0 = -2 dE/dq0 / y^2 = E_z[<|grad L|^2> + <Laplacian L> / y
@@ -364,11 +365,12 @@ class FiniteYTerm:
     tol = DenseTerm.tol  # same piecewise smoothness of the warm-started maximiser
 
     def __init__(
-        self, activation: str, points: GaussPoints, *, nodes: int | None = None
+        self, activation: str, points: GaussPoints, *, nodes: int | None = None,
+        cells: int = 64,
     ):
         R, M, K = points.z.shape
         nodes = eta_nodes(K) if nodes is None else nodes
-        self.activation = activation
+        self.activation, self.cells = activation, cells
         self.z = points.z.reshape(R * M, K)
         self.w, self.R = points.w, R
         rule = hermite_points(K, nodes)
@@ -395,7 +397,9 @@ class FiniteYTerm:
             votes = [np.where(ok[:, None], last, v) for v, (last, ok) in
                      zip(votes, self._votes, strict=True)]
         for n, start in enumerate([self._s, *votes]):
-            s, (log_z, grad, hess), ok = maximise(self.activation, h, sigma, omega, start)
+            s, (log_z, grad, hess), ok = maximise(
+                self.activation, h, sigma, omega, start, cells=self.cells
+            )
             if n == 0:
                 if not ok:
                     return None
@@ -440,7 +444,7 @@ class FiniteYTerm:
             self.activation,
             (h[point][:, None, :] + spread * eta).reshape(-1, K),
             sigma,
-            cells=relu_cells(64, 1.0 - sigma * sigma),  # as maximise's
+            cells=relu_cells(self.cells, 1.0 - sigma * sigma),  # as maximise's lattice
         )
         # log of the mixture density sum_m pi_m N_m(eta) (up to (2 pi)^-K/2) at the
         # nodes, over every mode m of the pair's point

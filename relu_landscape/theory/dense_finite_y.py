@@ -13,8 +13,8 @@ energetic depends on the centre, docs/local_entropy.md §3). Per y,
 Saddle (<.> the eta, X average tilted by the integrand, g = ln Phi(u / sigma)):
 p = E<X tanh h>, q1 = E<tanh^2 h>, q0 = E<tanh h>^2,
 q1h = alpha kappa'(q1) E<g'^2>, q0h = alpha kappa'(q0) E<g'>^2.
-As y -> infinity, Phi_y -> phi + Sigma / y (theory/dense.py). At finite K > 1 (sign
-units, ReLU K = 2) the energetic term is dense_finite_k.FiniteYTerm: plain overlaps, eta in R^K,
+As y -> infinity, Phi_y -> phi + Sigma / y (theory/dense.py). At finite K > 1 the
+energetic term is dense_finite_k.FiniteYTerm: plain overlaps, eta in R^K,
 g'^2 -> |grad ln Z|^2 (docs/local_entropy.md §8).
 """
 
@@ -267,8 +267,8 @@ def curve_rows(
 
     Each point starts from the y -> infinity saddle at the same d
     (``solve_from_limit``; dense.curve_rows, or dense_finite_k.curve_rows at finite
-    K > 1, sign units or ReLU K = 2, on the same QMC points ``precision``: common random numbers
-    for Phi_y - phi); where that one did not converge, neither is this one tried.
+    K > 1, on the same QMC points ``precision``: common random numbers for
+    Phi_y - phi); where that one did not converge, neither is this one tried.
     "stderr": 0 for quadrature (K = 1, K = inf); at finite K
     alpha std(E_r) / (y sqrt(R)) (Phi_y is stationary)."""
 
