@@ -141,13 +141,15 @@ def relu_channel(
     mu_on = omega + sv * r  # truncated normal mean and variance of active units
     var_on = (sv * sv * (1 - r * (u + r))).clamp(min=0)
     sig = y[..., None]  # [B, P, 1]
-    subsets = torch.tensor(
-        [[(s >> j) & 1 for j in range(K - 1)] for s in range(1, 2 ** (K - 1))]
-        if K <= MAX_MIXTURE_K else [[1] * (K - 1)],
-        dtype=omega.dtype, device=omega.device,
-    )  # [C, K-1]: non-empty active sets among the others
-    lam = omega[..., None] + sv[..., None] * nodes  # [B, P, K, Q]
-    act = torch.relu(lam)
+    # the active sets among the others given a Gaussian sum: two or more units (a lone
+    # active unit is integrated exactly below), or, beyond MAX_MIXTURE_K, all of them
+    sets = ([[(s >> j) & 1 for j in range(K - 1)]
+             for s in range(1, 2 ** (K - 1)) if s & (s - 1)]
+            if K <= MAX_MIXTURE_K else [[1] * (K - 1)])
+    subsets = torch.tensor(sets, dtype=omega.dtype, device=omega.device).reshape(-1, K - 1)
+    act = torch.addcmul(omega[..., None], sv[..., None], nodes).relu_()  # relu(lambda) [B, P, K, Q]
+    # E f, and by Stein's identity d/d omega E f and d^2/d omega^2 E f (times V, V^2)
+    stein = torch.stack((weights, weights * nodes, weights * (nodes * nodes - 1)), -1)
     Z = torch.zeros_like(omega)
     Z1 = torch.zeros_like(omega)
     Z2 = torch.zeros_like(omega)
@@ -155,38 +157,48 @@ def relu_channel(
         others = [k for k in range(K) if k != l]
         po, mo, vo = (x[..., others] for x in (p_on, mu_on, var_on))
         co = c[others]
+        # gap = sigma c_l relu(lambda_l) - T [B, P, Q]: right iff sigma R_l > -gap
+        gap = sig * c[l] * act[:, :, l, :]
+        gap = gap - T if T else gap
         if K > MAX_MIXTURE_K:  # central limit over all the others, no mixture
             mo, vo = po * mo, po * (vo + mo * mo) - (po * mo) ** 2
             po = torch.ones_like(po)
-        # weight, mean and variance of every non-empty active set: [B, P, C]
-        logw = torch.log(po.clamp(min=1e-300)) @ subsets.T + torch.log(
-            (1 - po).clamp(min=1e-300)
-        ) @ (1 - subsets).T
-        mean = (mo * co) @ subsets.T
-        sd = (vo @ subsets.T).clamp(min=1e-12).sqrt()
-        arg = sig[..., None] * (c[l] * act[:, :, l, None, :] + mean[..., None]) - T
-        f = torch.special.ndtr(arg / sd[..., None])  # [B, P, C, Q]
-        # one other unit k active: exact, lambda_k is a normal truncated to > 0
-        a = sig * c[l] * act[:, :, l, :]  # sigma c_l relu(lambda_l) [B, P, Q]
+        # f [B, P, Q]: P(right and some other unit active | lambda_l); first the sets
+        # of two or more (Gaussian sum), then each lone active unit (exact)
+        if len(sets):
+            # weight, mean and variance of every such active set: [B, P, C]
+            logw = torch.log(po.clamp(min=1e-300)) @ subsets.T + torch.log(
+                (1 - po).clamp(min=1e-300)
+            ) @ (1 - subsets).T
+            mean = (mo * co) @ subsets.T
+            sd = (vo @ subsets.T).clamp(min=1e-12).sqrt()
+            arg = (gap[:, :, None, :] + sig[..., None] * mean[..., None]) / sd[..., None]
+            f = (torch.special.ndtr(arg) * logw.exp()[..., None]).sum(-2)  # [B, P, Q]
+        else:
+            f = torch.zeros_like(gap)
+        off = (1 - po).clamp(min=0)
+        gap_neg = gap.clamp(max=0) if K <= MAX_MIXTURE_K else None
         for j, k in enumerate(others if K <= MAX_MIXTURE_K else ()):
-            ok, sk = omega[..., k, None], sv[:, :, k, None]
-            # sigma c_k > 0: right iff lambda_k > max(0, T - a); else iff
-            # 0 < lambda_k < a - T
-            up = torch.special.ndtr((ok - (T - a).clamp(min=0)) / sk)
-            mid = torch.special.ndtr((a - T - ok) / sk) - torch.special.ndtr(-ok / sk)
-            exact = torch.where(sig * c[k] > 0, up, mid.clamp(min=0))
-            exact = exact / po[..., j, None].clamp(min=1e-300)
-            f[:, :, 2**j - 1, :] = exact
-        f = (f * logw.exp()[..., None]).sum(-2)  # [B, P, Q]
-        t = nodes
-        Z[..., l] = f @ weights
-        Z1[..., l] = (f @ (weights * t)) / sv[:, :, l]
-        Z2[..., l] = (f @ (weights * (t * t - 1))) / sv[:, :, l] ** 2
+            # only unit k active, exactly: P(lambda_k > 0 and right | lambda_l) times
+            # prod_{i != k} (1 - p_i) for the rest being off. With sigma c_k > 0 right
+            # iff lambda_k > -min(gap, 0), else iff 0 < lambda_k < gap. Phi(x) =
+            # erfc(-x / sqrt 2) / 2 (no cancellation in the lower tail), the affine map
+            # to the erfc's argument in one pass over [B, P, Q]
+            up = sig * c[k] > 0
+            r = 1 / (_SQRT2 * sv[:, :, k, None])
+            ok = omega[..., k, None]
+            z = torch.addcmul(torch.where(up, -ok, ok) * r, torch.where(up, gap_neg, gap), -r)
+            below = torch.where(up, 0.0, torch.special.erfc(ok * r))  # 2 Phi(-omega_k / sd_k)
+            rest = torch.cat([off[..., :j], off[..., j + 1:]], -1).prod(-1)
+            f = f.addcmul((torch.special.erfc(z) - below).clamp(min=0), rest[..., None] / 2)
+        Z[..., l], z1, z2 = (f @ stein).unbind(-1)
+        Z1[..., l] = z1 / sv[:, :, l]
+        Z2[..., l] = z2 / sv[:, :, l] ** 2
         # every other unit inactive: right iff s relu(lambda_l) > T, s = sigma c_l:
         # T >= 0: s > 0 and lambda_l > T; T < 0: s > 0 always, s < 0 iff
         # lambda_l < -T. Each a one-sided P(d lambda_l > d b) = Phi(v), with
         # v = d (omega_l - b) / sqrt V_l; "always" is v = 50, where Phi = 1, phi = 0
-        w_none = (1 - po).clamp(min=0).prod(-1)
+        w_none = off.prod(-1)
         side = sig[..., 0] * c[l]
         if T >= 0:
             d, ok = 1.0, (side > 0).to(omega.dtype) * w_none

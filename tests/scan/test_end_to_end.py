@@ -61,6 +61,19 @@ def test_tiny_scan_on_local_ray(ray_local, spec_path, tmp_path, capsys):
 
 
 @pytest.mark.ray
+def test_local_ray_workers_run_at_the_drivers_priority(ray_local):
+    """Ray's default nices workers by 15; the local backend's shards must not yield
+    the CPU to whatever else the user runs."""
+    import os
+
+    @ray_local.remote
+    def niceness() -> int:
+        return os.nice(0)
+
+    assert ray_local.get(niceness.remote()) == os.nice(0)
+
+
+@pytest.mark.ray
 def test_local_and_ray_backends_agree_value_for_value(ray_local, spec_path, tmp_path):
     frames = []
     for backend in ("ray", "local"):

@@ -77,6 +77,51 @@ def test_relu_channel_is_exact_when_the_other_unit_is_off():
     torch.testing.assert_close(dg[0, :, 0], -(r / 0.5) * (u + r), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("T", [0.0, 0.3, -0.2])
+def test_relu_channel_k4_with_two_units_off_is_the_k2_channel(T):
+    """K = 4 (readout +1, +1, -1, -1) with units 1 and 3 far inactive (omega = -40 sd):
+    Delta is that of the K = 2 pair (0, 2), so their g and dg must be the K = 2
+    channel's, which is exact up to quadrature. The K = 4 factor reaches that pair
+    only through its "one other unit active" term (the sets of two or more active
+    units carry weight ~Phi(-40)), so this pins that term at K > 2."""
+    nodes, weights = _hermite(16)
+    g0 = torch.Generator().manual_seed(1)
+    pair = torch.randn(1, 6, 2, generator=g0, dtype=torch.float64)
+    V = torch.rand(1, 4, generator=g0, dtype=torch.float64) + 0.2
+    omega = torch.full((1, 6, 4), -40.0, dtype=torch.float64) * V.sqrt()[:, None, :]
+    omega[..., [0, 2]] = pair
+    g4, dg4 = bp.relu_channel(omega, V, Y, nodes, weights, T)
+    g2, dg2 = bp.relu_channel(pair, V[:, [0, 2]], Y, nodes, weights, T)
+    torch.testing.assert_close(g4[..., [0, 2]], g2, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(dg4[..., [0, 2]], dg2, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("omega", [(-0.31, -3.37), (0.5, -4.5)])
+def test_relu_channel_k2_in_the_far_lower_tail(omega):
+    """A pattern almost surely wrong (sigma = -1, the other unit ~9-12 sd off, Z ~ 1e-19
+    and 1e-34): g of unit 0 against an adaptive quadrature of Z and dZ/d omega_0
+    (scipy, rtol 1e-12). Phi written as (1 + erf) / 2 cancels to 0 there, and g read
+    0 instead of -0.78 and -2.28; the tolerance is the 16-node rule's error on the kink
+    of relu (measured up to 0.15 at 16 and 40 nodes on such cells)."""
+    from scipy import integrate, special
+
+    o0, o1 = omega
+    V = torch.tensor([[0.354, 0.141]], dtype=torch.float64)
+    s0, s1 = V[0].sqrt().tolist()
+
+    def f(t: float) -> float:  # phi(t) P(right | lambda_0 = o0 + s0 t)
+        return math.exp(-t * t / 2) * special.ndtr((o1 - max(o0 + s0 * t, 0.0)) / s1)
+
+    def integral(h) -> float:
+        return integrate.quad(h, -12, 12, epsabs=0, epsrel=1e-12, points=[-o0 / s0],
+                              limit=200)[0]
+
+    want = integral(lambda t: f(t) * t / s0) / integral(f)
+    g, _ = bp.relu_channel(torch.tensor([[omega]], dtype=torch.float64), V,
+                           torch.tensor([[-1.0]], dtype=torch.float64), *_hermite(16))
+    assert abs(float(g[0, 0, 0]) - want) < 0.2
+
+
 def test_bp_solves_binary_perceptron_at_alpha_0_7_n_1001():
     """Reinforced BP reaches alpha ~ 0.75 at N ~ 1000 (Braunstein & Zecchina 2006;
     measured here: alpha_50 = 0.743, 7 of 8 solved at 0.72). With 8 instances at
