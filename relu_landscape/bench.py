@@ -572,18 +572,32 @@ def _shard_work(B: int, N: int, device: str, phase: str) -> None:
                          keys=[stream_key(i, "probe/robustness") for i in ids])
 
 
+def _peak_rss() -> int:
+    """This process's peak resident set size in bytes: Linux's VmHWM, the high-water
+    mark of this program's own memory. getrusage's maxrss also keeps the parent's
+    resident size at the fork that started this process (Linux carries it across
+    exec), so under a parent larger than the shard work it never rose: the full
+    bench, holding ~1.2 GB after its Tune and theory parts, measured 0 for every
+    phase."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) * 1024
+    except (OSError, StopIteration):  # not Linux: maxrss (KiB on Linux and BSD)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _peak_child(B: int, N: int, phase: str) -> None:
     """Subprocess side of ``peak_memory`` on the CPU: prints the rise of the process's
     peak RSS (bytes) over ``_shard_work``."""
     torch.set_num_threads(1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss()
     _shard_work(B, N, "cpu", phase)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+    print(_peak_rss() - before)
 
 
 def _peak_bytes(B: int, N: int, device: str, phase: str) -> int:
     """Peak memory of ``_shard_work`` above what was held before it. CUDA: torch's
-    ``max_memory_allocated``. CPU: the rise of the peak resident set size (maxrss) of a
+    ``max_memory_allocated``. CPU: the rise of the peak resident set size (VmHWM) of a
     fresh subprocess, which counts every allocation (numpy's pattern generation and
     uniforms included); glibc is told to return every block above 64 KiB at once
     (``MALLOC_MMAP_THRESHOLD_``), so freed memory is not held as slack."""
@@ -631,7 +645,7 @@ def peak_memory(device: str, *, N: int = 1000) -> dict:
             "peak_bytes_per_instance": max(slopes.values()),
             "estimate_bytes_per_instance": estimate,
             "method": "cuda max_memory_allocated" if device == "cuda"
-            else "cpu subprocess maxrss rise"}
+            else "cpu subprocess VmHWM rise"}
 
 
 def run(*, quick: bool, device: str, workdir: Path) -> dict:

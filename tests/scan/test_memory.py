@@ -160,3 +160,15 @@ def test_estimate_bounds_the_measured_peak():
     result = bench.peak_memory("cpu")
     assert 1000 * 1000 <= result["peak_bytes_per_instance"]
     assert result["peak_bytes_per_instance"] <= result["estimate_bytes_per_instance"]
+
+
+def test_peak_memory_is_measured_under_a_large_parent():
+    """The CPU peak is a fresh subprocess's own rise. A parent holding more than the
+    shard work (here 600 MB, as the full bench does after its Tune and theory parts)
+    must not hide it: getrusage's maxrss starts the child at the parent's size, and
+    the full bench read 0 for every phase."""
+    from relu_landscape import bench
+
+    held = bytearray(b"\x01") * (600 * 2**20)  # resident, not lazily zeroed
+    rise = bench._peak_bytes(4, 1000, "cpu", "solve")
+    assert len(held) and rise > 4 * 1000 * 1000  # at least the four int8 pattern matrices
