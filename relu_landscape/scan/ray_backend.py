@@ -106,7 +106,7 @@ def init_local(num_cpus: int | None = None) -> None:
     would connect to the latest ``ray start`` head, e.g. another user's). The workers
     run at the driver's priority: Ray nices them by 15 by default, which starved a
     local scan of the CPU whenever anything else ran (the demo took 9:27 instead of
-    about 5 minutes beside one busy process on two cores).
+    about 5 minutes beside other busy processes on two cores).
     """
     ray.init(
         address="local",
