@@ -231,8 +231,8 @@ def _unit_laws(
     in its first two moments, and a saturated unit's narrow peak (tanh far from 0)
     sits where it is, not at a cell midpoint, an O(delta) error otherwise. Flat
     pieces of g (ReLU off) are atoms: at a_l (index 0, returned as ``atoms`` for the
-    exact tie rule) or inside the span (placed at their value); such g keep every
-    cell's mass at its midpoint (``_flat``).
+    exact tie rule) or inside the span (in the cell holding their value); such g keep
+    every cell's mass at its midpoint (``_flat``), so they need no moments.
     """
     act = activations.get(activation)
     pieces, _ = _pieces(activation)
@@ -240,7 +240,8 @@ def _unit_laws(
     edges = low[..., None] + delta[:, None, None] * np.arange(cells + 1)
     hh = h[..., None]
     mass = np.zeros(h.shape + (cells,))
-    first, second = np.zeros_like(mass), np.zeros_like(mass)  # sum of m y', m y'^2
+    # sums of m y', m y'^2 per cell: the moments that only g without flat pieces use
+    first, second = (None, None) if flat else (np.zeros_like(mass), np.zeros_like(mass))
     atoms = np.zeros(h.shape)
     nodes, weights = special.roots_legendre(3)
     nodes, weights = (nodes + 1.0) / 2.0, weights / 2.0
@@ -251,10 +252,7 @@ def _unit_laws(
             atoms += np.where(at_low, m, 0.0)
             cell = np.ceil((piece.value - low) / delta[:, None])[..., None]
             inside = (np.arange(1, cells + 1) == cell) & ~at_low[..., None]
-            offset = (piece.value - edges[..., :-1]) / delta[:, None, None]
-            mass += inside * m[..., None]
-            first += inside * m[..., None] * offset
-            second += inside * m[..., None] * offset**2
+            mass += inside * m[..., None]  # a flat g's cells keep their mass at midpoints
             continue
         z = (piece.cut(edges) - hh) / b
         if flat:  # midpoints, no moments: CDF differences (half the ndtr calls)
