@@ -177,8 +177,9 @@ def relu_channel(
         else:
             f = torch.zeros_like(gap)
         off = (1 - po).clamp(min=0)
-        gap_neg = gap.clamp(max=0) if K <= MAX_MIXTURE_K else None
-        for j, k in enumerate(others if K <= MAX_MIXTURE_K else ()):
+        alone = others if K <= MAX_MIXTURE_K else []  # beyond: in the one Gaussian
+        gap_neg = gap.clamp(max=0) if alone else None
+        for j, k in enumerate(alone):
             # only unit k active, exactly: P(lambda_k > 0 and right | lambda_l) times
             # prod_{i != k} (1 - p_i) for the rest being off. With sigma c_k > 0 right
             # iff lambda_k > -min(gap, 0), else iff 0 < lambda_k < gap. Phi(x) =
