@@ -18,6 +18,7 @@ points refines it; stderrs come from one linearised root per QMC batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -140,35 +141,42 @@ def continuous_capacity(
         log2_n = min(cap, log2_n + max(1, math.ceil(math.log2(need))))
 
 
-def _entropic(qh: float) -> tuple[float, float]:
-    """(E_z ln 2cosh(sqrt(qh) z), E_z tanh^2(sqrt(qh) z)) by adaptive quadrature
-    (tanh^2 = 1 - sech^2, the bump integrated only where it is not negligible)."""
+_QUAD = {"epsabs": 1e-13, "epsrel": 1e-11, "limit": 200}
+_GAUSS = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@functools.lru_cache(maxsize=4096)
+def log_2cosh(qh: float) -> float:
+    """E_z ln 2cosh(sqrt(qh) z), the binary weights' entropic term, by adaptive
+    quadrature (cached: the saddle searches revisit the same q grid)."""
     root = math.sqrt(max(qh, 0.0))
-    gauss = 1.0 / math.sqrt(2.0 * math.pi)
 
-    def log_cosh(z: float) -> float:
-        return float(np.logaddexp(root * z, -root * z)) * gauss * math.exp(-z * z / 2)
+    def f(z: float) -> float:
+        return float(np.logaddexp(root * z, -root * z)) * _GAUSS * math.exp(-z * z / 2)
 
-    def sech_sq(z: float) -> float:
-        return gauss * math.exp(-z * z / 2) / math.cosh(min(root * z, 350.0)) ** 2
+    return 2.0 * integrate.quad(f, 0.0, 40.0, **_QUAD)[0]
 
-    opts = {"epsabs": 1e-13, "epsrel": 1e-11, "limit": 200}
+
+def _tanh_sq(qh: float) -> float:
+    """E_z tanh^2(sqrt(qh) z) = 1 - E_z sech^2, the bump integrated only where it
+    is not negligible."""
+    root = math.sqrt(max(qh, 0.0))
+
+    def f(z: float) -> float:
+        return _GAUSS * math.exp(-z * z / 2) / math.cosh(min(root * z, 350.0)) ** 2
+
     # sech^2(root z) < e^-80 beyond z = 40 / root: integrate only where it lives.
     reach = min(40.0, 40.0 / root) if root > 0 else 40.0
-    return (
-        2.0 * integrate.quad(log_cosh, 0.0, 40.0, **opts)[0],
-        1.0 - 2.0 * integrate.quad(sech_sq, 0.0, reach, **opts)[0],
-    )
+    return 1.0 - 2.0 * integrate.quad(f, 0.0, reach, **_QUAD)[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def conjugate_overlap(q: float) -> float:
-    """qh with E_z tanh^2(sqrt(qh) z) = q (binary weights), 0 <= q < 1."""
+    """qh with E_z tanh^2(sqrt(qh) z) = q (binary weights), 0 <= q < 1 (cached)."""
     if q <= 0.0:
         return 0.0
     hi = max(1.0, 4.0 / (1.0 - q) ** 2)
-    return optimize.brentq(
-        lambda qh: _entropic(qh)[1] - q, 0.0, hi, xtol=1e-13, rtol=1e-12
-    )
+    return optimize.brentq(lambda qh: _tanh_sq(qh) - q, 0.0, hi, xtol=1e-13, rtol=1e-12)
 
 
 def _binary_saddle(
@@ -178,8 +186,7 @@ def _binary_saddle(
     value, slope = energetic
     qh = conjugate_overlap(q)
     alpha = -qh / (2.0 * slope)
-    log_cosh = _entropic(qh)[0]
-    return alpha, -qh * (1.0 - q) / 2.0 + log_cosh + alpha * value
+    return alpha, -qh * (1.0 - q) / 2.0 + log_2cosh(qh) + alpha * value
 
 
 def _locate(
@@ -357,7 +364,7 @@ def typical_overlap(
 
         def entropy(q: float) -> np.ndarray:
             qh = conjugate_overlap(q)
-            return -qh * (1.0 - q) / 2.0 + _entropic(qh)[0] + alpha * model(q)[0]
+            return -qh * (1.0 - q) / 2.0 + log_2cosh(qh) + alpha * model(q)[0]
 
         return overlap, along_root(entropy, q_star, q_batches)
 

@@ -121,7 +121,9 @@ def run_cli(capsys, tmp_path, name: str, K: int) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["K"] for r in rows] == [K, "inf"]
     assert all(r["kappa"] == 0.5 and r["converged"] for r in rows)
-    assert 0 < rows[0]["alpha_c"] < rows[1]["alpha_c"]
+    # below the wide limit up to the QMC error: a linear committee is the
+    # perceptron, so there the two are equal (K = 4 read 0.9669 +- 0.0070 at 0.9612)
+    assert 0 < rows[0]["alpha_c"] < rows[1]["alpha_c"] + 3 * rows[0]["stderr"]
     frame = pl.read_parquet(out)
     assert frame["K"].to_list() == [K, None]
     assert frame["alpha_c"].to_list() == [r["alpha_c"] for r in rows]
