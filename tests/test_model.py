@@ -109,6 +109,14 @@ def test_flip_cache_equals_recomputation(activation, K):
     assert cache.wrong.tolist() == model.errors(cache.w, xt, yt, activation, mask).tolist()
 
 
+@pytest.mark.parametrize("K", [1, 2, 3, 5, 9])
+def test_sum_smallest_is_the_sorted_prefix_sum(K):
+    x = torch.randint(-3, 4, (200, K), generator=torch.Generator().manual_seed(K)).float()
+    for v in range(K + 1):  # small integers: many ties, and exact sums in any order
+        want = x.sort(-1).values[:, :v].sum(-1)
+        assert torch.equal(model._sum_smallest(list(x.unbind(-1)), v), want)
+
+
 def test_dot_shared_equals_dot_with_gradients():
     """The shared-pattern kernel (alphas of a seed on one matrix) against the plain one."""
     from relu_landscape.instances import InstanceId, make_batch

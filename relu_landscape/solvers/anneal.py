@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from relu_landscape import model
+from relu_landscape import activations, model
 from relu_landscape.model import FlipCache, FlipProposal, TorchBatch
 from relu_landscape.params import AnnealParams
 from relu_landscape.solvers.base import (
@@ -46,6 +46,12 @@ def proposed_energy(
     """The energy [B] after the proposed flips; pure."""
     if params.energy == "errors":
         return prop.wrong.to(torch.float64)
+    if activations.get(cache.activation).degree == 1:
+        # relu, linear: +-1 weights and patterns make every output sum an integer, so
+        # the proposal's incremental sums equal a fresh output_sum of its h, bit for bit
+        return model.output_violation(
+            prop.out, cache.y, cache.mask, cache.activation, n, cache.w.shape[1],
+            params.margin, kappa).to(torch.float64)
     h = model.proposed_preact(cache, prop)
     return model.violation(
         h, cache.y, cache.mask, cache.activation, n, params.margin, kappa

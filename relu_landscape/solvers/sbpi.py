@@ -105,10 +105,14 @@ def present(
         fix, barely = _least_action_relu(lam, tau, params.theta,
                                          model.margin_threshold(activation, kappa, n, K))
     push = tau[..., None] * x
-    agree = push * w > 0
-    move = fix[..., None] | (barely & coin[:, None])[..., None] & agree
-    move &= live[:, None, None]
-    hs.add_(2 * push * move).clamp_(-bound, bound)
+    # the synapses that move, as 0/1 floats: on CPU, bool ops broadcast over
+    # [B, K, n] cost ~5x a float op. fix and barely exclude each other, and a
+    # synapse agrees where push w = +1 (both +-1; a zero padding row never moves)
+    fixing = (fix & live[:, None]).to(w.dtype)[..., None]
+    deepening = (barely & (coin & live)[:, None]).to(w.dtype)[..., None]
+    agree = (push * w).add_(1.0).mul_(0.5)
+    hs.add_(push * torch.addcmul(fixing, deepening, agree), alpha=2.0)
+    hs.clamp_(-bound, bound)
     w.copy_(torch.sign(hs))  # hs is odd, never 0
 
 

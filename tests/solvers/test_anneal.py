@@ -48,6 +48,26 @@ def test_cache_and_energy_match_recomputation_after_many_flips(activation, K, en
     torch.testing.assert_close(e, anneal.energy(fresh, params, n), rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.parametrize("activation,K", [("relu", 2), ("relu", 4), ("linear", 3)])
+def test_proposed_energy_from_output_sums_is_the_recomputed_one(activation, K):
+    """relu and linear read a proposal's energy off its output sums: bit for bit the
+    violation of its recomputed preactivations (integer sums)."""
+    ids = instances(activation, "binary", K, (0.6, 1.5), seeds=(0,), n=9)
+    batch, _ = batch_of(ids, "anneal")
+    params = small_params("anneal", energy="stability")
+    cache = model.flip_cache(batch.w0, batch.xi, batch.y, activation, batch.mask)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        unit = torch.randint(0, K, (len(ids),), generator=g)
+        index = torch.randint(0, batch.n, (len(ids),), generator=g)
+        prop = model.flip_delta(cache, unit, index)
+        want = model.violation(model.proposed_preact(cache, prop), cache.y, cache.mask,
+                               activation, batch.n, params.margin)
+        got = anneal.proposed_energy(cache, prop, params, batch.n)
+        assert torch.equal(got, want.to(torch.float64))
+        model.apply_flip(cache, prop, torch.rand(len(ids), generator=g) < 0.5)
+
+
 def naive_violation(h, y, mask, activation, n, margin):
     """model.violation by explicit loops over patterns and units (docs/science.md §3)."""
     B, P, K = h.shape
