@@ -45,7 +45,7 @@ def noisy_fields(batch: TorchBatch, solution: Tensor, keys: list[int], block: in
     setting at B = 64, N = 1000, 4 draws, and ``where`` another 0.9 s.
     """
     P, N = batch.y.shape[1], batch.xi_unique.shape[2]
-    B, K, n = solution.shape
+    K, n = solution.shape[1:]
     x = batch.xi_unique[batch.source, patterns].to(torch.float32)
     if batch.xi_unique.is_floating_point():
         z = normals(keys, block, (P, draws, N), x.device, patterns)
