@@ -37,7 +37,12 @@ from relu_landscape.theory.energetic import kappa, kappa_prime, relu_cells
 from relu_landscape.theory.estimate import Estimate, root_with_batches
 from relu_landscape.theory.gauss import hermite_1d as _hermite_nodes
 from relu_landscape.theory.gauss import qmc_points
-from relu_landscape.theory.rs import along_root, conjugate_overlap, log_2cosh, typical_overlap
+from relu_landscape.theory.rs import (
+    along_root,
+    binary_entropic,
+    conjugate_overlap,
+    typical_overlap,
+)
 
 # Quadrature sizes: Gauss-Hermite nodes for z and y, Gauss-Legendre nodes for the
 # truncated variable x | z (values agree with twice the nodes to ~1e-8).
@@ -430,9 +435,8 @@ def equilibrium_batches(
     )
 
     def entropy(q: float) -> np.ndarray:
-        qh = conjugate_overlap(q)
         log_z = _inner(activation, math.sqrt(q) * points.z, q, tie, cells)[0]
-        return -qh * (1.0 - q) / 2.0 + log_2cosh(qh) + alpha * points.means(log_z)
+        return binary_entropic(q) + alpha * points.means(log_z)
 
     return q0, q_batches, along_root(entropy, q0, q_batches)
 

@@ -145,10 +145,8 @@ _QUAD = {"epsabs": 1e-13, "epsrel": 1e-11, "limit": 200}
 _GAUSS = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@functools.lru_cache(maxsize=4096)
-def log_2cosh(qh: float) -> float:
-    """E_z ln 2cosh(sqrt(qh) z), the binary weights' entropic term, by adaptive
-    quadrature (cached: the saddle searches revisit the same q grid)."""
+def _log_2cosh(qh: float) -> float:
+    """E_z ln 2cosh(sqrt(qh) z) by adaptive quadrature."""
     root = math.sqrt(max(qh, 0.0))
 
     def f(z: float) -> float:
@@ -179,6 +177,15 @@ def conjugate_overlap(q: float) -> float:
     return optimize.brentq(lambda qh: _tanh_sq(qh) - q, 0.0, hi, xtol=1e-13, rtol=1e-12)
 
 
+@functools.lru_cache(maxsize=4096)
+def binary_entropic(q: float) -> float:
+    """The entropic part of the binary weights' RS entropy at overlap q,
+    -qh (1 - q) / 2 + E_z ln 2cosh(sqrt(qh) z) with qh = ``conjugate_overlap(q)``
+    (cached: the saddle searches of every K revisit the same q grid)."""
+    qh = conjugate_overlap(q)
+    return -qh * (1.0 - q) / 2.0 + _log_2cosh(qh)
+
+
 def _binary_saddle(
     q: float, energetic: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +193,7 @@ def _binary_saddle(
     value, slope = energetic
     qh = conjugate_overlap(q)
     alpha = -qh / (2.0 * slope)
-    return alpha, -qh * (1.0 - q) / 2.0 + log_2cosh(qh) + alpha * value
+    return alpha, binary_entropic(q) + alpha * value
 
 
 def _locate(
@@ -363,8 +370,7 @@ def typical_overlap(
             return (overlap,)
 
         def entropy(q: float) -> np.ndarray:
-            qh = conjugate_overlap(q)
-            return -qh * (1.0 - q) / 2.0 + log_2cosh(qh) + alpha * model(q)[0]
+            return binary_entropic(q) + alpha * model(q)[0]
 
         return overlap, along_root(entropy, q_star, q_batches)
 
